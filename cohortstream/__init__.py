@@ -1,0 +1,3 @@
+"""cohortstream: product-analytics events, persons and cohorts processed in-stream."""
+
+__version__ = "0.1.0"

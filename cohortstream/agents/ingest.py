@@ -1,0 +1,66 @@
+"""ingest_events: capture payloads in, enriched batches and dead letters out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from cohortstream.agents import wiring
+from cohortstream.ingestion.batch import IngestOutput, SourceMessage, ingest_messages
+from cohortstream.streams.app import app, events_topic, settings
+from cohortstream.streams.dead_letters import send_dead_letter
+from cohortstream.streams.publishers import publish_durably
+
+# Short: this only bounds how long a lone message waits for company.
+INGEST_BATCH_WITHIN_S = 0.05
+
+
+@app.agent(events_topic)
+async def ingest_events(stream: Any) -> None:
+    # take_events acks its batch in a `finally`, even when this body raises, so
+    # nothing below may raise: routing turns every failure into a dead letter
+    # and publishing retries until the broker takes the records.
+    async for events in stream.take_events(
+        settings.ingest_batch_messages, within=INGEST_BATCH_WITHIN_S
+    ):
+        output = ingest_messages(
+            [source_message(event) for event in events],
+            max_properties_bytes=settings.max_properties_bytes,
+        )
+        await publish(output)
+
+
+def source_message(event: Any) -> SourceMessage:
+    message = event.message
+    return SourceMessage(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        timestamp_ms=int((message.timestamp or 0) * 1000),
+    )
+
+
+async def publish(output: IngestOutput) -> None:
+    """Hand every record on; returns only once the producer has taken all of them."""
+    outputs = wiring.current
+    for partition, enriched in output.enriched.items():
+        await publish_durably(
+            outputs.enriched,
+            None,
+            orjson.dumps(enriched),
+            partition=partition,
+            what="publish enriched events",
+        )
+    for rekeyed in output.rekeyed:
+        await publish_durably(
+            outputs.rekeyed,
+            rekeyed.key,
+            rekeyed.value,
+            timestamp_ms=rekeyed.timestamp_ms or None,
+            what="re-key events",
+        )
+    for letter in output.dead_letters:
+        await send_dead_letter(outputs.dead_letters, letter.rejected, letter.key, letter.source)

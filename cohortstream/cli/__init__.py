@@ -1,0 +1,1 @@
+"""The ``cohortstream`` command line."""

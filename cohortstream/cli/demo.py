@@ -1,0 +1,149 @@
+"""``cohortstream demo``: the local stack, a worker, realistic traffic, and what landed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import orjson
+
+from cohortstream.cli.producer import EventProducer, partition_key
+from cohortstream.cli.tables import render_table
+from cohortstream.demo.generator import DemoConfig, generate_payloads
+from cohortstream.ingestion.route import route_message
+from cohortstream.localstack.processes import free_port, stop_pid
+from cohortstream.localstack.stack import StackPorts, describe, is_running
+from cohortstream.localstack.stack import down as stack_down
+from cohortstream.localstack.stack import up as stack_up
+from cohortstream.settings import Settings
+from cohortstream.sinks.connect import open_warehouse
+from cohortstream.sinks.warehouse import Warehouse
+from cohortstream.streams.admin import ensure_topics
+
+SUMMARY_QUERIES = {
+    "Events by name": """
+        SELECT event, count() AS events, uniqExact(distinct_id) AS distinct_ids
+        FROM events FINAL WHERE project_id = {project} GROUP BY event ORDER BY events DESC""",
+    "Top pages": """
+        SELECT JSONExtractString(properties, '$pathname') AS page, count() AS pageviews
+        FROM events FINAL WHERE project_id = {project} AND event = '$pageview'
+        GROUP BY page ORDER BY pageviews DESC LIMIT 5""",
+    "Funnel (distinct ids per step)": """
+        SELECT uniqExactIf(distinct_id, event = '$pageview') AS viewed,
+               uniqExactIf(distinct_id, event = 'signed_up') AS signed_up,
+               uniqExactIf(distinct_id, event = '$identify') AS identified,
+               uniqExactIf(distinct_id, event = 'purchase') AS purchased
+        FROM events FINAL WHERE project_id = {project}""",
+    "Events per day": """
+        SELECT toDate(timestamp) AS day, count() AS events
+        FROM events FINAL WHERE project_id = {project} GROUP BY day ORDER BY day""",
+}
+
+
+def run_demo(settings: Settings, *, users: int, seed: int, keep: bool, timeout_s: float) -> None:
+    started_stack = False
+    if not is_running(settings.state_dir):
+        click.echo("starting the local stack ...")
+        stack_up(settings.state_dir, StackPorts(), say=click.echo)
+        started_stack = True
+    settings = Settings.load_for(settings.state_dir)
+    click.echo(describe_stack(settings))
+    worker = start_worker(settings)
+    try:
+        asyncio.run(stream_and_report(settings, DemoConfig(users=users, seed=seed), timeout_s))
+    finally:
+        stop_pid(worker.pid)
+        if started_stack and not keep:
+            stack_down(settings.state_dir, say=click.echo)
+        elif started_stack:
+            click.echo("stack left running; `cohortstream down` stops it")
+
+
+def describe_stack(settings: Settings) -> str:
+    from cohortstream.settings import read_stack_file
+
+    return describe(read_stack_file(settings.state_dir))
+
+
+def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    log_path = settings.state_dir / "logs" / "demo-worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    click.echo(f"starting a worker (web on :{port}, log {log_path}) ...")
+    env = {**os.environ, "COHORTSTREAM_STATE_DIR": str(settings.state_dir), "WEB_PORT": str(port)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "cohortstream.cli.main", "worker"],
+        stdout=log_path.open("ab"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=Path.cwd(),
+        start_new_session=True,
+    )
+
+
+async def stream_and_report(settings: Settings, config: DemoConfig, timeout_s: float) -> None:
+    payloads = list(generate_payloads(config))
+    now_ms = int(time.time() * 1000)
+    expected_uuids: set[str] = set()
+    rejected = 0
+    encoded = []
+    for payload in payloads:
+        raw = orjson.dumps(payload)
+        key = partition_key(payload)
+        routed = route_message(raw, key, now_ms, max_properties_bytes=settings.max_properties_bytes)
+        rejected += len(routed.rejected)
+        expected_uuids.update(event["uuid"] for event in routed.accepted)
+        expected_uuids.update(
+            str(e["uuid"]) for events in routed.misrouted.values() for e in events
+        )
+        encoded.append((raw, key))
+    await ensure_topics(settings)
+    click.echo(
+        f"producing {len(encoded)} SDK batches ({len(expected_uuids)} valid events, "
+        f"{rejected} malformed) from {config.users} simulated users ..."
+    )
+    started = time.monotonic()
+    async with EventProducer(settings.kafka_broker, settings.events_topic) as producer:
+        await producer.send_many(encoded)
+    warehouse = open_warehouse(settings)
+    try:
+        landed = await wait_for_rows(
+            warehouse, config.project_id, len(expected_uuids), timeout_s, started
+        )
+        for title, query in SUMMARY_QUERIES.items():
+            rows = await warehouse.query_rows(query.format(project=config.project_id))
+            click.echo(f"\n{title}\n{render_table(rows)}")
+    finally:
+        await warehouse.close()
+    elapsed = time.monotonic() - started
+    click.echo(
+        f"\n{landed} of {len(expected_uuids)} events in ClickHouse after {elapsed:.1f}s; "
+        f"{rejected} malformed events went to {settings.dead_letter_topic}."
+    )
+    if landed < len(expected_uuids):
+        raise click.ClickException("not every event landed; see the worker log")
+
+
+async def wait_for_rows(
+    warehouse: Warehouse, project_id: int, expected: int, timeout_s: float, started: float
+) -> int:
+    deadline = time.monotonic() + timeout_s
+    landed = -1
+    while time.monotonic() < deadline:
+        rows = await warehouse.query_rows(
+            f"SELECT count() AS n FROM events FINAL WHERE project_id = {int(project_id)}"  # noqa: S608
+        )
+        current = int(rows[0]["n"])
+        if current != landed:
+            landed = current
+            rate = landed / max(time.monotonic() - started, 1e-9)
+            click.echo(f"  {landed:>7} / {expected} events in ClickHouse ({rate:,.0f}/s)")
+        if landed >= expected:
+            break
+        await asyncio.sleep(1.0)
+    return landed

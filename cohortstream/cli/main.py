@@ -1,0 +1,135 @@
+"""``cohortstream``: run the local stack, workers, and talk to them."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+from cohortstream.settings import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.load()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+def cli() -> None:
+    """cohortstream: realtime events, persons and cohorts on Kafka, ClickHouse and PostgreSQL."""
+
+
+@cli.command()
+@click.option("--kafka-port", default=19092, show_default=True)
+@click.option("--postgres-port", default=15432, show_default=True)
+@click.option("--redis-port", default=16379, show_default=True)
+@click.option("--chdb-port", default=18123, show_default=True)
+def up(kafka_port: int, postgres_port: int, redis_port: int, chdb_port: int) -> None:
+    """Start the embedded local stack under the state directory."""
+    from cohortstream.localstack.processes import StackError
+    from cohortstream.localstack.stack import StackPorts, describe
+    from cohortstream.localstack.stack import up as stack_up
+
+    settings = _settings()
+    try:
+        description = stack_up(
+            settings.state_dir, StackPorts(kafka_port, postgres_port, redis_port, chdb_port)
+        )
+    except StackError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"local stack running (state in {settings.state_dir}):")
+    click.echo(describe(description))
+    click.echo("Every cohortstream command finds it from there; `cohortstream down` stops it.")
+
+
+@cli.command()
+@click.option("--purge", is_flag=True, help="Also delete the stack's data.")
+def down(purge: bool) -> None:
+    """Stop the embedded local stack."""
+    from cohortstream.localstack.stack import down as stack_down
+
+    stack_down(_settings().state_dir, purge=purge, say=click.echo)
+
+
+@cli.command()
+def status() -> None:
+    """Say whether the local stack runs, and where its parts listen."""
+    from cohortstream.localstack.stack import describe, is_running
+    from cohortstream.settings import read_stack_file
+
+    settings = _settings()
+    if not is_running(settings.state_dir):
+        raise click.ClickException(f"no local stack running (state dir {settings.state_dir})")
+    click.echo(describe(read_stack_file(settings.state_dir)))
+
+
+@cli.command()
+@click.option("--loglevel", default=None, help="Default: LOG_LEVEL setting.")
+def worker(loglevel: str | None) -> None:
+    """Run one stream worker in the foreground (web views on WEB_PORT, default 6066)."""
+    from cohortstream.cli.worker import run_worker
+
+    _settings()
+    sys.argv = [sys.argv[0]]  # Faust's worker reads argv; keep our options out of it
+    run_worker(loglevel or _settings().log_level)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def send(file: Path) -> None:
+    """Produce capture payloads from a JSON-lines FILE (one event or batch per line)."""
+    from cohortstream.cli.send import send_file
+
+    asyncio.run(send_file(_settings(), file))
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--json", "as_json", is_flag=True, help="Rows as JSON lines.")
+def sql(query: str, as_json: bool) -> None:
+    """Run QUERY on the configured ClickHouse and print the result."""
+    from cohortstream.cli.tables import render_table
+    from cohortstream.sinks.connect import open_warehouse
+    from cohortstream.sinks.warehouse import WarehouseError
+
+    async def run() -> list[dict[str, object]]:
+        warehouse = open_warehouse(_settings())
+        try:
+            return await warehouse.query_rows(query)
+        finally:
+            await warehouse.close()
+
+    try:
+        rows = asyncio.run(run())
+    except WarehouseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        for row in rows:
+            click.echo(orjson.dumps(row).decode())
+    else:
+        click.echo(render_table(rows))
+
+
+@cli.command()
+@click.option("--users", default=2000, show_default=True, help="Simulated users.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--keep", is_flag=True, help="Leave the stack (and its data) running afterwards.")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for rows.")
+def demo(users: int, seed: int, keep: bool, timeout: float) -> None:
+    """Start what is missing, stream realistic traffic through a worker, show what landed."""
+    from cohortstream.cli.demo import run_demo
+
+    run_demo(_settings(), users=users, seed=seed, keep=keep, timeout_s=timeout)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

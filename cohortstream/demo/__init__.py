@@ -1,0 +1,1 @@
+"""A realistic, seeded stream of product-analytics events (demo and benchmarks)."""

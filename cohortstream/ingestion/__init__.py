@@ -1,0 +1,1 @@
+"""Pipeline steps of ingestion: plain functions from raw messages to enriched events."""

@@ -1,0 +1,21 @@
+"""Logging levels set explicitly, library by library."""
+
+from __future__ import annotations
+
+import logging
+
+# Under `faust worker` library loggers stay at DEBUG; aiokafka then builds a
+# LogRecord per produced message (about half of produce time in a profile).
+QUIET_LIBRARIES = {
+    "aiokafka": logging.WARNING,
+    "kafka": logging.WARNING,
+    "faust": logging.INFO,
+    "mode": logging.INFO,
+    "aiohttp.access": logging.WARNING,
+    "urllib3": logging.WARNING,
+}
+
+
+def quiet_libraries() -> None:
+    for name, level in QUIET_LIBRARIES.items():
+        logging.getLogger(name).setLevel(level)

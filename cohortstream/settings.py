@@ -1,0 +1,126 @@
+"""Settings: environment variables over a settings file over the running local stack."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+STACK_FILE_NAME = "stack.json"
+
+
+class SettingsError(ValueError):
+    """A setting is present but unusable; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker or CLI command needs to reach its components.
+
+    Each field maps to an upper-case environment variable of the same name
+    (``kafka_broker`` -> ``KAFKA_BROKER``).
+    """
+
+    state_dir: Path = Path(".cohortstream")
+    kafka_broker: str = "127.0.0.1:9092"
+    clickhouse_url: str = ""  # empty: chdb under <state_dir>/chdb
+    clickhouse_database: str = "cohortstream"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/cohortstream"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    web_port: int = 6066
+    events_topic: str = "events"
+    dead_letter_topic: str = "events_dlq"
+    topic_partitions: int = 8
+    topic_replication_factor: int = 1
+    # A dead worker's partitions move after this long: short, for fast failover.
+    consumer_session_timeout_s: float = 10.0
+    sink_batch_rows: int = 1000
+    sink_flush_seconds: float = 5.0
+    max_properties_bytes: int = 1_000_000
+    ingest_batch_messages: int = 500
+    log_level: str = "info"
+
+    @classmethod
+    def load(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Resolve settings: env vars > settings file > local stack file > defaults.
+
+        The settings file is ``COHORTSTREAM_SETTINGS`` or ``./cohortstream.toml``
+        when present. The local stack file (``<state_dir>/stack.json``, written
+        by ``cohortstream up``) supplies the URLs of the components it started.
+        """
+        env = dict(os.environ if environ is None else environ)
+        state_dir = Path(env.get("COHORTSTREAM_STATE_DIR", ".cohortstream"))
+        values: dict[str, Any] = {}
+        values.update(read_stack_file(state_dir).get("settings", {}))
+
+        settings_path = Path(env.get("COHORTSTREAM_SETTINGS", "cohortstream.toml"))
+        if settings_path.is_file():
+            with settings_path.open("rb") as handle:
+                values.update(tomllib.load(handle))
+        elif "COHORTSTREAM_SETTINGS" in env:
+            raise SettingsError(f"COHORTSTREAM_SETTINGS points at a missing file: {settings_path}")
+
+        for field in fields(cls):
+            env_name = field.name.upper()
+            if env_name in env and field.name != "state_dir":
+                values[field.name] = env[env_name]
+        # The state directory locates the stack file, so only the env var may move it.
+        values["state_dir"] = state_dir
+        if not values.get("clickhouse_url"):
+            values["clickhouse_url"] = f"chdb://{(state_dir / 'chdb').resolve()}"
+        return cls()._with(values)
+
+    @classmethod
+    def load_for(cls, state_dir: Path) -> Settings:
+        """Settings as a process started with COHORTSTREAM_STATE_DIR=state_dir would load them."""
+        return cls.load({**os.environ, "COHORTSTREAM_STATE_DIR": str(state_dir)})
+
+    def _with(self, values: dict[str, Any]) -> Settings:
+        known = {field.name: field for field in fields(self)}
+        converted: dict[str, Any] = {}
+        for name, raw in values.items():
+            if name not in known:
+                raise SettingsError(f"unknown setting {name!r}")
+            default = getattr(self, name)
+            try:
+                converted[name] = type(default)(raw) if not isinstance(raw, type(default)) else raw
+            except (TypeError, ValueError) as exc:
+                raise SettingsError(f"setting {name.upper()}={raw!r}: {exc}") from exc
+        result = replace(self, **converted)
+        result.validate()
+        return result
+
+    def validate(self) -> None:
+        """Reject values that would only fail later, deep inside a worker."""
+        if self.topic_partitions < 1:
+            raise SettingsError("TOPIC_PARTITIONS must be at least 1")
+        if self.sink_batch_rows < 1:
+            raise SettingsError("SINK_BATCH_ROWS must be at least 1")
+        if self.sink_flush_seconds <= 0:
+            raise SettingsError("SINK_FLUSH_SECONDS must be positive")
+        if not self.clickhouse_url.startswith(("chdb://", "http://", "https://")):
+            raise SettingsError(
+                f"CLICKHOUSE_URL={self.clickhouse_url!r}: expected chdb:///path or http(s)://host:port"
+            )
+
+    @property
+    def stack_file(self) -> Path:
+        return self.state_dir / STACK_FILE_NAME
+
+
+def read_stack_file(state_dir: Path) -> dict[str, Any]:
+    """The running local stack's description, or {} when none is running."""
+    path = state_dir / STACK_FILE_NAME
+    if not path.is_file():
+        return {}
+    try:
+        data = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise SettingsError(
+            f"{path} is not valid JSON; remove it or run `cohortstream down`"
+        ) from exc
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,1 @@
+"""Sinks: batched, idempotent writes of stream output to ClickHouse."""

@@ -1,0 +1,1 @@
+"""The Faust app, its topics and the records that travel on them."""

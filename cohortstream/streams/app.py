@@ -1,0 +1,38 @@
+"""The Faust app and its topics. Agents register themselves in ``cohortstream.agents``."""
+
+from __future__ import annotations
+
+import faust
+
+from cohortstream.settings import Settings
+from cohortstream.streams.records import MAX_MESSAGE_BYTES
+
+# Internal topics: JSON lists of EnrichedEvent, one message per source partition and batch.
+ENRICHED_TOPIC = "events_enriched"
+
+settings = Settings.load()
+
+app = faust.App(
+    "cohortstream",
+    broker=f"kafka://{settings.kafka_broker}",
+    store="memory://",
+    key_serializer="raw",
+    value_serializer="raw",
+    topic_partitions=settings.topic_partitions,
+    topic_replication_factor=settings.topic_replication_factor,
+    web_port=settings.web_port,
+    datadir=str(settings.state_dir / "faust"),
+    consumer_auto_offset_reset="earliest",
+    broker_session_timeout=settings.consumer_session_timeout_s,
+    broker_heartbeat_interval=settings.consumer_session_timeout_s / 4,
+    broker_rebalance_timeout=settings.consumer_session_timeout_s,
+    producer_max_request_size=MAX_MESSAGE_BYTES,
+    consumer_max_fetch_size=MAX_MESSAGE_BYTES,
+    autodiscover=False,
+)
+
+events_topic = app.topic(settings.events_topic, partitions=settings.topic_partitions, internal=True)
+enriched_topic = app.topic(ENRICHED_TOPIC, partitions=settings.topic_partitions, internal=True)
+dead_letter_topic = app.topic(
+    settings.dead_letter_topic, partitions=settings.topic_partitions, internal=True
+)

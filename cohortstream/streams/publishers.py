@@ -1,0 +1,105 @@
+"""Where agents send records: a Faust topic in production, a list in tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cohortstream.retry import KAFKA_FOREVER, retry
+
+Headers = list[tuple[str, bytes]]
+
+
+class Publisher(Protocol):
+    async def publish(
+        self,
+        key: bytes | None,
+        value: bytes,
+        *,
+        headers: Headers | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> None:
+        """Hand one record to the producer (buffered; flushed before offsets commit)."""
+
+
+async def publish_durably(
+    publisher: Publisher,
+    key: bytes | None,
+    value: bytes,
+    *,
+    what: str,
+    headers: Headers | None = None,
+    partition: int | None = None,
+    timestamp_ms: int | None = None,
+) -> None:
+    """Publish, retrying for as long as the broker refuses.
+
+    Callers ack their source only after this returns, so a broker outage
+    stalls consumption instead of losing records.
+    """
+    await retry(
+        KAFKA_FOREVER,
+        lambda: publisher.publish(
+            key, value, headers=headers, partition=partition, timestamp_ms=timestamp_ms
+        ),
+        what,
+    )
+
+
+class TopicPublisher:
+    """Publishes to a Faust topic."""
+
+    def __init__(self, topic: Any) -> None:
+        self.topic = topic
+
+    async def publish(
+        self,
+        key: bytes | None,
+        value: bytes,
+        *,
+        headers: Headers | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> None:
+        await self.topic.send(
+            key=key,
+            value=value,
+            headers=headers,
+            partition=partition,
+            timestamp=None if timestamp_ms is None else timestamp_ms / 1000,
+        )
+
+
+@dataclass(frozen=True)
+class Published:
+    key: bytes | None
+    value: bytes
+    headers: Headers
+    partition: int | None
+    timestamp_ms: int | None
+
+    def header(self, name: str) -> str | None:
+        return next((v.decode() for k, v in self.headers if k == name), None)
+
+
+@dataclass
+class MemoryPublisher:
+    """Collects records; ``fail_next`` makes that many publishes raise first."""
+
+    records: list[Published] = field(default_factory=list)
+    fail_next: int = 0
+
+    async def publish(
+        self,
+        key: bytes | None,
+        value: bytes,
+        *,
+        headers: Headers | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> None:
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            raise ConnectionError("injected publish failure")
+        self.records.append(Published(key, value, headers or [], partition, timestamp_ms))

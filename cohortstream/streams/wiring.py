@@ -1,0 +1,65 @@
+"""The outputs and sinks agents use, swappable for in-memory twins in tests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cohortstream.retry import RetryPolicy, retry
+from cohortstream.settings import Settings
+from cohortstream.sinks.batching import BatchingSink
+from cohortstream.sinks.event_sink import make_event_sink
+from cohortstream.sinks.migrate import migrate
+from cohortstream.sinks.warehouse import Warehouse
+from cohortstream.streams.publishers import Publisher
+from cohortstream.streams.records import EnrichedEvent
+
+log = logging.getLogger(__name__)
+
+# Start-up waits for ClickHouse as long as it takes: consuming without a sink would only stall.
+WAREHOUSE_START = RetryPolicy("clickhouse start", attempts=0, base_delay_s=1.0, max_delay_s=15.0)
+
+
+@dataclass
+class Wiring:
+    """What the agents write to. Production builds it from topics and settings."""
+
+    settings: Settings
+    enriched: Publisher
+    rekeyed: Publisher
+    dead_letters: Publisher
+    open_warehouse: Callable[[], Warehouse]
+    _event_sink: BatchingSink[EnrichedEvent] | None = field(default=None, repr=False)
+    _warehouse: Warehouse | None = field(default=None, repr=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    async def warehouse(self) -> Warehouse:
+        """The migrated warehouse, opened on first use (waits for ClickHouse to come up)."""
+        async with self._lock:
+            if self._warehouse is None:
+
+                async def connect() -> Warehouse:
+                    warehouse = self.open_warehouse()
+                    applied = await migrate(warehouse)
+                    if applied:
+                        log.info("applied ClickHouse migrations %s", applied)
+                    return warehouse
+
+                self._warehouse = await retry(WAREHOUSE_START, connect, "ClickHouse connect")
+            return self._warehouse
+
+    async def event_sink(self) -> BatchingSink[EnrichedEvent]:
+        if self._event_sink is None:
+            warehouse = await self.warehouse()
+            self._event_sink = make_event_sink(
+                warehouse,
+                self.dead_letters,
+                max_rows=self.settings.sink_batch_rows,
+                max_age_s=self.settings.sink_flush_seconds,
+            )
+        return self._event_sink
+
+    def started_sinks(self) -> list[BatchingSink[EnrichedEvent]]:
+        return [self._event_sink] if self._event_sink is not None else []

@@ -1,0 +1,39 @@
+"""Agents under Faust's in-memory test_context, wired to in-memory outputs."""
+
+import pytest
+
+from cohortstream import agents  # noqa: F401 - registers agents
+from cohortstream.agents import wiring
+from cohortstream.settings import Settings
+from cohortstream.sinks.warehouse import MemoryWarehouse
+from cohortstream.streams.app import app
+from cohortstream.streams.publishers import MemoryPublisher
+from cohortstream.streams.wiring import Wiring
+
+
+@pytest.fixture()
+def warehouse():
+    return MemoryWarehouse()
+
+
+@pytest.fixture()
+def outputs(warehouse, monkeypatch, tmp_path):
+    settings = Settings.load(
+        {
+            "COHORTSTREAM_STATE_DIR": str(tmp_path),
+            "SINK_BATCH_ROWS": "3",
+            "SINK_FLUSH_SECONDS": "60",
+        }
+    )
+    test_wiring = Wiring(
+        settings=settings,
+        enriched=MemoryPublisher(),
+        rekeyed=MemoryPublisher(),
+        dead_letters=MemoryPublisher(),
+        open_warehouse=lambda: warehouse,
+    )
+    monkeypatch.setattr(wiring, "current", test_wiring)
+    app.finalize()
+    app.conf.store = "memory://"
+    app.flow_control.resume()
+    return test_wiring

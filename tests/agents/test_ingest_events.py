@@ -1,0 +1,93 @@
+"""ingest_events under test_context: what reaches each output topic."""
+
+import asyncio
+
+import orjson
+
+from cohortstream.agents.ingest import ingest_events
+from cohortstream.ingestion.person_ids import person_id_for
+from cohortstream.streams.records import DLQ_BATCH_INDEX, DLQ_REASON, DLQ_SOURCE
+
+
+async def wait_for(condition, timeout=5.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
+
+
+def enriched_events(outputs):
+    return [event for record in outputs.enriched.records for event in orjson.loads(record.value)]
+
+
+async def test_valid_events_are_enriched_and_published(outputs):
+    async with ingest_events.test_context() as agent:
+        for index in range(5):
+            await agent.put(
+                orjson.dumps({"event": "$pageview", "distinct_id": f"d{index}", "project_id": 1}),
+                key=f"1:d{index}".encode(),
+            )
+        await wait_for(lambda: len(enriched_events(outputs)) == 5)
+    events = enriched_events(outputs)
+    assert sorted(e["distinct_id"] for e in events) == [f"d{i}" for i in range(5)]
+    assert all(e["person_id"] == person_id_for(1, e["distinct_id"]) for e in events)
+    assert outputs.dead_letters.records == []
+
+
+async def test_bad_input_goes_to_the_dead_letter_topic_and_the_agent_goes_on(outputs):
+    async with ingest_events.test_context() as agent:
+        await agent.put(b"{not json", key=b"k")
+        await agent.put(orjson.dumps({"event": "a", "project_id": 1}), key=None)
+        await agent.put(
+            orjson.dumps([{"event": "a", "distinct_id": "x", "project_id": 1}, 7]), key=b"1:x"
+        )
+        await agent.put(
+            orjson.dumps({"event": "ok", "distinct_id": "y", "project_id": 1}), key=b"1:y"
+        )
+        await wait_for(lambda: len(enriched_events(outputs)) == 2)
+    letters = outputs.dead_letters.records
+    assert [r.header(DLQ_REASON) for r in letters] == [
+        "invalid_json",
+        "missing_distinct_id",
+        "invalid_payload",
+    ]
+    assert letters[0].value == b"{not json"
+    assert letters[0].key == b"k"
+    assert letters[0].header(DLQ_SOURCE).count("/") == 2
+    assert letters[2].header(DLQ_BATCH_INDEX) == "1"
+    assert sorted(e["event"] for e in enriched_events(outputs)) == ["a", "ok"]
+
+
+async def test_unkeyed_events_are_republished_under_their_key(outputs):
+    async with ingest_events.test_context() as agent:
+        await agent.put(orjson.dumps({"event": "a", "distinct_id": "d", "project_id": 4}), key=None)
+        await wait_for(lambda: len(outputs.rekeyed.records) == 1)
+    [record] = outputs.rekeyed.records
+    assert record.key == b"4:d"
+    [event] = orjson.loads(record.value)
+    assert event["uuid"]
+    assert enriched_events(outputs) == []
+
+
+async def test_publish_failures_are_retried_before_the_batch_is_acked(outputs, monkeypatch):
+    # take_events acks in a `finally`, so a send that raised would lose the batch:
+    # the agent must retry inside its body until the producer takes the records.
+    outputs.enriched.fail_next = 2
+    outputs.dead_letters.fail_next = 1
+    monkeypatch.setattr("cohortstream.retry._sleep", _no_sleep)
+    async with ingest_events.test_context() as agent:
+        await agent.put(
+            orjson.dumps({"event": "a", "distinct_id": "d", "project_id": 1}), key=b"1:d"
+        )
+        await agent.put(b"garbage", key=b"1:d")
+        await wait_for(lambda: len(outputs.dead_letters.records) == 1)
+    assert len(enriched_events(outputs)) == 1
+    assert outputs.enriched.fail_next == 0
+
+
+_real_sleep = asyncio.sleep
+
+
+async def _no_sleep(_seconds):
+    await _real_sleep(0)

@@ -1,0 +1,75 @@
+from pathlib import Path
+
+import orjson
+import pytest
+
+from cohortstream.settings import Settings, SettingsError
+
+
+def test_defaults_put_chdb_under_the_state_dir(tmp_path):
+    settings = Settings.load({"COHORTSTREAM_STATE_DIR": str(tmp_path)})
+    assert settings.clickhouse_url == f"chdb://{(tmp_path / 'chdb').resolve()}"
+    assert settings.web_port == 6066
+    assert settings.events_topic == "events"
+
+
+def test_precedence_env_over_file_over_stack(tmp_path, monkeypatch):
+    (tmp_path / "stack.json").write_bytes(
+        orjson.dumps(
+            {
+                "settings": {
+                    "kafka_broker": "stack:1",
+                    "redis_url": "redis://stack",
+                    "database_url": "pg://stack",
+                }
+            }
+        )
+    )
+    settings_file = tmp_path / "cs.toml"
+    settings_file.write_text('kafka_broker = "file:2"\nredis_url = "redis://file"\n')
+    settings = Settings.load(
+        {
+            "COHORTSTREAM_STATE_DIR": str(tmp_path),
+            "COHORTSTREAM_SETTINGS": str(settings_file),
+            "KAFKA_BROKER": "env:3",
+            "WEB_PORT": "7000",
+            "SINK_FLUSH_SECONDS": "0.5",
+        }
+    )
+    assert settings.kafka_broker == "env:3"
+    assert settings.redis_url == "redis://file"
+    assert settings.database_url == "pg://stack"
+    assert settings.web_port == 7000
+    assert settings.sink_flush_seconds == 0.5
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"WEB_PORT": "http"}, "WEB_PORT"),
+        ({"TOPIC_PARTITIONS": "0"}, "TOPIC_PARTITIONS"),
+        ({"CLICKHOUSE_URL": "mysql://x"}, "CLICKHOUSE_URL"),
+        ({"SINK_BATCH_ROWS": "0"}, "SINK_BATCH_ROWS"),
+        ({"COHORTSTREAM_SETTINGS": "/nonexistent.toml"}, "COHORTSTREAM_SETTINGS"),
+    ],
+)
+def test_bad_settings_name_the_setting(tmp_path, env, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.load({"COHORTSTREAM_STATE_DIR": str(tmp_path), **env})
+
+
+def test_unknown_setting_in_file_is_an_error(tmp_path):
+    path = tmp_path / "cs.toml"
+    path.write_text("kafka_brokr = 'x'\n")
+    with pytest.raises(SettingsError, match="kafka_brokr"):
+        Settings.load({"COHORTSTREAM_STATE_DIR": str(tmp_path), "COHORTSTREAM_SETTINGS": str(path)})
+
+
+def test_corrupt_stack_file_is_a_clear_error(tmp_path):
+    (tmp_path / "stack.json").write_text("{nope")
+    with pytest.raises(SettingsError, match="cohortstream down"):
+        Settings.load({"COHORTSTREAM_STATE_DIR": str(tmp_path)})
+
+
+def test_state_dir_only_moves_by_env(tmp_path):
+    assert Settings.load_for(Path(tmp_path)).state_dir == Path(tmp_path)
