@@ -38,3 +38,9 @@ async def flush_before_rebalance(sender: Any, *args: Any, signal: Any, **kwargs:
     """Write what is buffered before partitions move, so the new owner redelivers little."""
     for sink in wiring.current.started_sinks():
         await sink.flush()
+
+
+@app.on_before_shutdown.connect  # type: ignore[arg-type]
+async def close_sinks(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Flush and disconnect, so a clean stop leaves nothing for the next owner to redo."""
+    await wiring.current.close()

@@ -63,6 +63,8 @@ def generate_payloads(config: DemoConfig, now: datetime | None = None) -> Iterat
         clock = now - timedelta(days=config.days) + timedelta(seconds=rng.uniform(0, 86400))
         identified = False
         for _ in range(sessions):
+            if clock >= now - timedelta(hours=1):
+                break  # history only: real SDKs do not send events from the future
             events: list[dict[str, Any]] = []
             distinct_id = user_id if identified else anon_id
             referrer = rng.choice(REFERRERS)

