@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 
 from cohortstream.agents import wiring
-from cohortstream.streams.app import app, enriched_topic, settings
+from cohortstream.streams.app import app, enriched_topic
 
+SINK_TAKE_MESSAGES = 100
 SINK_TAKE_WITHIN_S = 0.25
 SINK_CHECK_INTERVAL_S = 0.5
 
@@ -19,10 +20,11 @@ async def sink_events(stream: Any) -> None:
     sink = await wiring.current.event_sink()
     # noack_take leaves acking to us: the sink acks each source message once
     # its rows are durably in ClickHouse (or dead-lettered).
-    async for events in stream.noack_take(settings.sink_batch_rows, within=SINK_TAKE_WITHIN_S):
+    # Each message carries many events, so the row threshold is checked per message.
+    async for events in stream.noack_take(SINK_TAKE_MESSAGES, within=SINK_TAKE_WITHIN_S):
         for event in events:
             sink.add(orjson.loads(event.value), ack=functools.partial(stream.ack, event))
-        await sink.flush_if_due()
+            await sink.flush_if_due()
 
 
 @app.timer(SINK_CHECK_INTERVAL_S)

@@ -48,6 +48,7 @@ class MemoryWarehouse:
     def __init__(self) -> None:
         self.rows: dict[str, list[dict[str, Any]]] = {}
         self.statements: list[str] = []
+        self.inserts: list[tuple[str, int]] = []  # (table, rows) per insert call
         self.failures_to_inject = 0
 
     async def execute(self, sql: str) -> None:
@@ -57,7 +58,9 @@ class MemoryWarehouse:
         if self.failures_to_inject > 0:
             self.failures_to_inject -= 1
             raise WarehouseError("injected failure")
-        self.rows.setdefault(table, []).extend(decode_rows(body))
+        rows = decode_rows(body)
+        self.inserts.append((table, len(rows)))
+        self.rows.setdefault(table, []).extend(rows)
 
     async def query_rows(self, sql: str) -> list[dict[str, Any]]:
         """Every row of the table named after FROM (no SQL engine here: filters are ignored)."""

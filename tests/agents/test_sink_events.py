@@ -49,6 +49,16 @@ async def test_rows_are_written_once_the_batch_is_full(outputs, warehouse):
     assert any("CREATE TABLE IF NOT EXISTS events" in s for s in warehouse.statements)
 
 
+async def test_row_threshold_holds_when_one_take_brings_many_messages(outputs, warehouse):
+    async with sink_events.test_context() as agent:
+        for index in range(20):  # queued at once: they arrive in one take
+            await agent.put(enriched_batch(f"u{index}a", f"u{index}b"), wait=False)
+        await wait_for(lambda: len(warehouse.rows.get("events", [])) == 40)
+    sizes = [rows for table, rows in warehouse.inserts if table == "events"]
+    # SINK_BATCH_ROWS=3 and two rows per message: every insert holds 3 or 4 rows.
+    assert sizes and all(3 <= size <= 4 for size in sizes), sizes
+
+
 async def test_warnings_land_in_their_own_table(outputs, warehouse):
     async with sink_events.test_context() as agent:
         await agent.put(enriched_batch("a", "b", "c", timestamp="whenever"))

@@ -106,7 +106,12 @@ async def warehouse(stack):
 
 
 async def wait_for_count(
-    warehouse, sql: str, expected: int, timeout_s: float, workers: Workers | None = None
+    warehouse,
+    sql: str,
+    expected: int,
+    timeout_s: float,
+    workers: Workers | None = None,
+    poll_s: float = 0.5,
 ) -> int:
     """Poll until ``sql`` (returning column n) reaches ``expected``; fail with worker logs."""
     deadline = time.monotonic() + timeout_s
@@ -115,6 +120,6 @@ async def wait_for_count(
         current = int((await warehouse.query_rows(sql))[0]["n"])
         if current >= expected:
             return current
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(poll_s)
     logs = workers.logs() if workers else ""
     raise AssertionError(f"{sql!r}: {current} after {timeout_s}s, expected {expected}\n{logs}")

@@ -13,7 +13,8 @@ from .test_pipeline import good_events, key_of
 
 pytestmark = pytest.mark.integration
 
-TOTAL = 30_000
+TOTAL = 40_000
+BACKLOG = 30_000
 
 
 async def test_sigkill_mid_stream_then_restart_keeps_exactly_the_produced_uuids(
@@ -30,13 +31,14 @@ async def test_sigkill_mid_stream_then_restart_keeps_exactly_the_produced_uuids(
                 await producer.send(orjson.dumps(event), key_of(event))
 
     # A backlog the first worker is still working through when it dies.
-    await produce(events[:20_000])
-    await wait_for_count(warehouse, count_sql, 2000, timeout_s=240, workers=workers)
+    # Killed at the first rows it writes: the rest of the backlog is in flight.
+    await produce(events[:BACKLOG])
+    await wait_for_count(warehouse, count_sql, 1, timeout_s=240, workers=workers, poll_s=0.05)
     workers.kill(first)
     landed = int((await warehouse.query_rows(count_sql))[0]["n"])
-    assert landed < 20_000, "the backlog was done before the kill: nothing was mid-stream"
+    assert landed < BACKLOG, "the backlog was done before the kill: nothing was mid-stream"
     workers.start()
-    await produce(events[20_000:])
+    await produce(events[BACKLOG:])
 
     uuid_sql = f"SELECT uniqExact(uuid) AS n FROM events WHERE project_id = {project_id}"
     await wait_for_count(warehouse, uuid_sql, TOTAL, timeout_s=300, workers=workers)
