@@ -38,6 +38,8 @@ class Settings:
     topic_replication_factor: int = 1
     # A dead worker's partitions move after this long: short, for fast failover.
     consumer_session_timeout_s: float = 10.0
+    # Longest a fetch waits for data; see cohortstream.streams.transport.
+    consumer_fetch_max_wait_ms: int = 100
     sink_batch_rows: int = 1000
     sink_flush_seconds: float = 5.0
     max_properties_bytes: int = 1_000_000

@@ -5,16 +5,18 @@ from __future__ import annotations
 import faust
 
 from cohortstream.settings import Settings
+from cohortstream.streams import transport
 from cohortstream.streams.records import MAX_MESSAGE_BYTES
 
 # Internal topics: JSON lists of EnrichedEvent, one message per source partition and batch.
 ENRICHED_TOPIC = "events_enriched"
 
 settings = Settings.load()
+transport.fetch_max_wait_ms = settings.consumer_fetch_max_wait_ms
 
 app = faust.App(
     "cohortstream",
-    broker=f"kafka://{settings.kafka_broker}",
+    broker=f"cohortstream://{settings.kafka_broker}",
     store="memory://",
     key_serializer="raw",
     value_serializer="raw",
