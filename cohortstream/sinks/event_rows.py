@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def clickhouse_time(micros: int) -> str:
     """``YYYY-MM-DD hh:mm:ss.ffffff`` (UTC), the DateTime64(6) text ClickHouse parses."""
-    return (_EPOCH + timedelta(microseconds=micros)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    seconds, fraction = divmod(micros, 1_000_000)
+    return f"{_second_text(seconds)}.{fraction:06d}"
+
+
+@functools.lru_cache(maxsize=65_536)
+def _second_text(seconds: int) -> str:
+    # strftime is the costliest step of a row; events cluster in time, so cache per second.
+    return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def event_row(event: EnrichedEvent) -> dict[str, Any]:
