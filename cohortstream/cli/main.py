@@ -127,6 +127,30 @@ def demo(users: int, seed: int, keep: bool, timeout: float) -> None:
     run_demo(_settings(), users=users, seed=seed, keep=keep, timeout_s=timeout)
 
 
+@cli.command()
+@click.option("--users", default=2000, show_default=True, help="Simulated users per scenario.")
+@click.option("--seed", default=7, show_default=True)
+@click.option(
+    "--scenario",
+    "scenarios",
+    multiple=True,
+    default=["singles", "sdk-batches"],
+    show_default=True,
+    type=click.Choice(["singles", "sdk-batches"]),
+)
+@click.option(
+    "--results-dir",
+    default="bench/results",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+def bench(users: int, seed: int, scenarios: list[str], results_dir: Path) -> None:
+    """Measure throughput on a fresh local stack against the raw-consumer ceiling."""
+    from cohortstream.bench.runner import run_bench
+
+    run_bench(users, seed, list(scenarios), results_dir)
+
+
 def main() -> None:
     cli()
 
