@@ -1,9 +1,15 @@
-"""The one process that owns the local chdb data and serves it over loopback HTTP.
+"""The one process that owns the local chdb data, serving it as a ClickHouse HTTP endpoint.
 
-chdb locks its data path to one process; workers, ``cohortstream sql`` and
-tests all reach it through this small server. Routes:
-``POST /query?format=F`` (body: SQL), ``POST /insert?table=T`` (body:
-JSONEachRow), ``GET /ping``.
+chdb locks its data path to one process. This host owns it and answers the
+subset of ClickHouse's HTTP interface that clickhouse-connect uses: the
+statement in the ``query`` parameter and/or the body (an INSERT's rows
+follow its ``FORMAT`` clause in the body), ``database`` and
+``default_format`` parameters, ``X-ClickHouse-*`` response headers, errors
+as ``Code: N. DB::Exception: ...`` with HTTP 500, and ``GET /ping``. So
+workers, ``cohortstream sql`` and tests talk to it exactly as they would to
+a ClickHouse server, with the production client. Other query parameters
+(per-query settings, session ids) are accepted and not applied. Uncompressed
+HTTP only: clients connect with compression off.
 """
 
 from __future__ import annotations
@@ -18,41 +24,63 @@ from aiohttp import web
 from cohortstream.sinks.chdb_backend import ChdbWarehouse
 from cohortstream.sinks.warehouse import WarehouseError
 
-_FORMAT = re.compile(r"^[A-Za-z]+$")
-_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ERROR_CODE = re.compile(r"Code: (\d+)")
+DEFAULT_FORMAT = "TabSeparated"
+
+
+def statement_of(query_param: str, body: bytes) -> str:
+    """ClickHouse joins the URL's query and the body with a newline (INSERT data follows)."""
+    text = body.decode("utf-8") if body else ""
+    if query_param and text:
+        return f"{query_param}\n{text}"
+    return query_param or text
 
 
 def build_app(warehouse: ChdbWarehouse) -> web.Application:
+    lock = asyncio.Lock()  # one chdb session: one statement at a time (and its USE)
+
     async def ping(_: web.Request) -> web.Response:
-        return web.Response(text=f"ok {warehouse.path}")
+        return web.Response(text="Ok.\n")
 
-    async def query(request: web.Request) -> web.Response:
-        fmt = request.query.get("format", "JSONEachRow")
-        if not _FORMAT.match(fmt):
-            return web.Response(status=400, text=f"bad format {fmt!r}")
-        sql = (await request.read()).decode("utf-8")
+    async def execute(request: web.Request) -> web.Response:
+        params = request.query
+        sql = statement_of(params.get("query", ""), await request.read())
+        fmt = params.get("default_format", DEFAULT_FORMAT)
+        database = params.get("database", warehouse.database)
+        if not sql.strip():
+            return _error(400, 62, "Empty query")
+        if not _IDENTIFIER.match(fmt) or not _IDENTIFIER.match(database):
+            return _error(400, 1, f"bad format or database name: {fmt!r}, {database!r}")
         try:
-            output = await asyncio.to_thread(warehouse.run_sync, sql, fmt)
+            async with lock:
+                output = await asyncio.to_thread(warehouse.run_in, database, sql, fmt)
         except WarehouseError as exc:
-            return web.Response(status=400, text=str(exc))
-        return web.Response(body=output)
-
-    async def insert(request: web.Request) -> web.Response:
-        table = request.query.get("table", "")
-        if not _TABLE.match(table):
-            return web.Response(status=400, text=f"bad table name {table!r}")
-        body = await request.read()
-        try:
-            await warehouse.insert_json_rows(table, body)
-        except WarehouseError as exc:
-            return web.Response(status=400, text=str(exc))
-        return web.Response(text="ok")
+            message = str(exc)
+            match = _ERROR_CODE.search(message)
+            return _error(500, int(match.group(1)) if match else 1, message)
+        return web.Response(
+            body=output,
+            headers={
+                "X-ClickHouse-Format": fmt,
+                "X-ClickHouse-Timezone": "UTC",
+                "X-ClickHouse-Server-Display-Name": "cohortstream-chdb-host",
+                "X-ClickHouse-Summary": "{}",
+            },
+        )
 
     app = web.Application(client_max_size=256 * 1024 * 1024)
     app.router.add_get("/ping", ping)
-    app.router.add_post("/query", query)
-    app.router.add_post("/insert", insert)
+    app.router.add_route("GET", "/", execute)
+    app.router.add_route("POST", "/", execute)
     return app
+
+
+def _error(status: int, code: int, message: str) -> web.Response:
+    text = message if message.startswith("Code:") else f"Code: {code}. DB::Exception: {message}"
+    return web.Response(
+        status=status, text=text, headers={"X-ClickHouse-Exception-Code": str(code)}
+    )
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 from cohortstream.sinks.warehouse import WarehouseError, decode_rows
 
+_USE = re.compile(r"^\s*USE\s", re.IGNORECASE)
 _session_lock = threading.Lock()
 _sessions: dict[Path, Any] = {}
 
@@ -34,8 +36,6 @@ def _in_directory_without_config(path: Path):  # type: ignore[no-untyped-def]
 
 def open_chdb_session(path: Path) -> Any:
     """The process-wide chdb session for ``path`` (created on first use)."""
-    from chdb import session as chdb_session
-
     path = path.resolve()
     with _session_lock:
         if path not in _sessions:
@@ -45,8 +45,11 @@ def open_chdb_session(path: Path) -> Any:
                     f"this process already owns chdb data at {other}; one path per process"
                 )
             path.mkdir(parents=True, exist_ok=True)
+            # `import chdb` already starts the engine, so it too runs in the clean folder.
             with _in_directory_without_config(path):
                 try:
+                    from chdb import session as chdb_session
+
                     _sessions[path] = chdb_session.Session(str(path))
                 except Exception as exc:
                     raise WarehouseError(
@@ -64,20 +67,25 @@ class ChdbWarehouse:
         self.database = database
         self._session = open_chdb_session(path)
         self._lock = threading.Lock()
-        self._run_sync(f"CREATE DATABASE IF NOT EXISTS {database}")
-        self._run_sync(f"USE {database}")
+        self._current_database = "default"
+        self.run_in("default", f"CREATE DATABASE IF NOT EXISTS {database}", "CSV")
 
     def _run_sync(self, sql: str, fmt: str = "CSV") -> bytes:
+        return self.run_in(self.database, sql, fmt)
+
+    def run_in(self, database: str, sql: str, fmt: str) -> bytes:
+        """Blocking: run ``sql`` with ``database`` current, output in ``fmt`` (chdb host)."""
         with self._lock:
             try:
+                if database != self._current_database:
+                    self._session.query(f"USE {database}")
+                    self._current_database = database
                 result = self._session.query(sql, fmt)
+                if _USE.match(sql):
+                    self._current_database = ""  # the statement moved it: re-USE next time
             except Exception as exc:
                 raise WarehouseError(str(exc)) from exc
         return bytes(result.bytes()) if result is not None else b""
-
-    def run_sync(self, sql: str, fmt: str = "JSONEachRow") -> bytes:
-        """Blocking query returning the raw output (used by the chdb host)."""
-        return self._run_sync(sql, fmt)
 
     async def execute(self, sql: str) -> None:
         await asyncio.to_thread(self._run_sync, sql)

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from cohortstream.sinks.warehouse import WarehouseError, decode_rows
 
 
 class ClickHouseServerWarehouse:
-    """Warehouse on ``http(s)://user:password@host:port``; inserts stay JSONEachRow."""
+    """Warehouse on ``http(s)://user:password@host:port``; inserts stay JSONEachRow.
 
-    def __init__(self, url: str, database: str) -> None:
+    ``?compress=0`` in the URL (or ``compress=False``) turns HTTP compression
+    off, as the local chdb host requires.
+    """
+
+    def __init__(self, url: str, database: str, compress: bool | None = None) -> None:
         import clickhouse_connect
 
         parsed = urlparse(url)
         self.database = database
+        if compress is None:
+            compress = parse_qs(parsed.query).get("compress", ["1"])[0] not in ("0", "false")
 
         def connect(**extra: Any) -> Any:
             return clickhouse_connect.get_client(
@@ -25,6 +31,7 @@ class ClickHouseServerWarehouse:
                 username=parsed.username or "default",
                 password=parsed.password or "",
                 secure=parsed.scheme == "https",
+                compress=compress,
                 **extra,
             )
 

@@ -17,7 +17,8 @@ def open_warehouse(settings: Settings) -> Warehouse:
     """A server URL gets clickhouse-connect; a chdb path gets the process that owns it.
 
     When the local stack's chdb host serves that path, every process talks to
-    it; otherwise this process opens the data itself (single-process use).
+    it over ClickHouse's HTTP interface, with the same client as production;
+    otherwise this process opens the data itself (single-process use).
     """
     url = settings.clickhouse_url
     if url.startswith(("http://", "https://")):
@@ -28,9 +29,9 @@ def open_warehouse(settings: Settings) -> Warehouse:
     path = chdb_path_of(url)
     host = read_stack_file(settings.state_dir).get("chdb_host", {})
     if host and Path(host["path"]).resolve() == path:
-        from cohortstream.sinks.chdb_host_client import ChdbHostWarehouse
+        from cohortstream.sinks.clickhouse_server import ClickHouseServerWarehouse
 
-        return ChdbHostWarehouse(host["url"])
+        return ClickHouseServerWarehouse(host["url"], settings.clickhouse_database, compress=False)
 
     from cohortstream.sinks.chdb_backend import ChdbWarehouse
 

@@ -41,7 +41,8 @@ class Wiring:
             if self._warehouse is None:
 
                 async def connect() -> Warehouse:
-                    warehouse = self.open_warehouse()
+                    # Connecting blocks (HTTP handshake, chdb start-up): keep it off the loop.
+                    warehouse = await asyncio.to_thread(self.open_warehouse)
                     applied = await migrate(warehouse)
                     if applied:
                         log.info("applied ClickHouse migrations %s", applied)
