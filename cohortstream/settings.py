@@ -43,6 +43,8 @@ class Settings:
     sink_batch_rows: int = 1000
     sink_flush_seconds: float = 5.0
     max_properties_bytes: int = 1_000_000
+    # Path of a MaxMind City database; empty: the shipped GeoLite2-City; "off": no GeoIP.
+    geoip_database: str = ""
     ingest_batch_messages: int = 500
     log_level: str = "info"
 

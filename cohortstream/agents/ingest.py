@@ -8,9 +8,12 @@ import orjson
 
 from cohortstream.agents import wiring
 from cohortstream.ingestion.batch import IngestOutput, SourceMessage, ingest_messages
+from cohortstream.ingestion.config import IngestConfig
 from cohortstream.streams.app import app, events_topic, settings
 from cohortstream.streams.dead_letters import send_dead_letter
 from cohortstream.streams.publishers import publish_durably
+
+config = IngestConfig.from_settings(settings)
 
 # Short: this only bounds how long a lone message waits for company.
 INGEST_BATCH_WITHIN_S = 0.05
@@ -26,7 +29,7 @@ async def ingest_events(stream: Any) -> None:
     ):
         output = ingest_messages(
             [source_message(event) for event in events],
-            max_properties_bytes=settings.max_properties_bytes,
+            config,
         )
         await publish(output)
 

@@ -15,6 +15,7 @@ import orjson
 from cohortstream.cli.producer import EventProducer, partition_key
 from cohortstream.cli.tables import render_table
 from cohortstream.demo.generator import DemoConfig, generate_payloads
+from cohortstream.ingestion.config import IngestConfig
 from cohortstream.ingestion.route import route_message
 from cohortstream.localstack.processes import free_port, stop_pid
 from cohortstream.localstack.stack import StackPorts, describe, is_running
@@ -33,6 +34,11 @@ SUMMARY_QUERIES = {
         SELECT JSONExtractString(properties, '$pathname') AS page, count() AS pageviews
         FROM events FINAL WHERE project_id = {project} AND event = '$pageview'
         GROUP BY page ORDER BY pageviews DESC LIMIT 5""",
+    "Top countries (GeoIP)": """
+        SELECT JSONExtractString(properties, '$geoip_country_name') AS country,
+               uniqExact(distinct_id) AS distinct_ids, count() AS events
+        FROM events FINAL WHERE project_id = {project} GROUP BY country
+        ORDER BY events DESC LIMIT 5""",
     "Funnel (distinct ids per step)": """
         SELECT uniqExactIf(distinct_id, event = '$pageview') AS viewed,
                uniqExactIf(distinct_id, event = 'signed_up') AS signed_up,
@@ -89,13 +95,14 @@ def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
 async def stream_and_report(settings: Settings, config: DemoConfig, timeout_s: float) -> None:
     payloads = list(generate_payloads(config))
     now_ms = int(time.time() * 1000)
+    counting = IngestConfig(settings.max_properties_bytes)  # counting only: no GeoIP needed
     expected_uuids: set[str] = set()
     rejected = 0
     encoded = []
     for payload in payloads:
         raw = orjson.dumps(payload)
         key = partition_key(payload)
-        routed = route_message(raw, key, now_ms, max_properties_bytes=settings.max_properties_bytes)
+        routed = route_message(raw, key, now_ms, counting)
         rejected += len(routed.rejected)
         expected_uuids.update(event["uuid"] for event in routed.accepted)
         expected_uuids.update(

@@ -10,6 +10,7 @@ import click
 from tqdm import tqdm
 
 from cohortstream.cli.producer import EventProducer, key_for_line
+from cohortstream.ingestion.config import IngestConfig
 from cohortstream.ingestion.route import route_message
 from cohortstream.settings import Settings
 from cohortstream.streams.admin import ensure_topics
@@ -22,13 +23,12 @@ async def send_file(settings: Settings, path: Path) -> Counter[str]:
     lines = [line for line in path.read_bytes().splitlines() if line.strip()]  # noqa: ASYNC240
     await ensure_topics(settings)
     now_ms = int(time.time() * 1000)
+    config = IngestConfig(settings.max_properties_bytes)  # counting only: no GeoIP needed
     async with EventProducer(settings.kafka_broker, settings.events_topic) as producer:
         for line in tqdm(lines, unit="msg", desc=f"sending {path.name}", disable=None):
             key = key_for_line(line)
             # Same checks as the worker's, so the count here matches events_dlq.
-            routed = route_message(
-                line, key, now_ms, max_properties_bytes=settings.max_properties_bytes
-            )
+            routed = route_message(line, key, now_ms, config)
             rejects.update(rejected.reason for rejected in routed.rejected)
             await producer.send(line, key)
     total = sum(rejects.values())

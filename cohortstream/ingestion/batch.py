@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from cohortstream.ingestion.config import IngestConfig
 from cohortstream.ingestion.outcomes import Rejected
 from cohortstream.ingestion.route import route_message
 from cohortstream.streams.records import EnrichedEvent
@@ -62,7 +63,7 @@ class IngestOutput:
         return sum(len(events) for events in self.enriched.values())
 
 
-def ingest_messages(messages: list[SourceMessage], *, max_properties_bytes: int) -> IngestOutput:
+def ingest_messages(messages: list[SourceMessage], config: IngestConfig) -> IngestOutput:
     """Route every message; an unexpected error costs that message alone (dead-lettered)."""
     output = IngestOutput()
     for message in messages:
@@ -71,7 +72,7 @@ def ingest_messages(messages: list[SourceMessage], *, max_properties_bytes: int)
                 message.value,
                 message.key,
                 message.timestamp_ms if message.timestamp_ms > 0 else int(time.time() * 1000),
-                max_properties_bytes=max_properties_bytes,
+                config,
             )
         except Exception as exc:  # a bug, not bad input: keep the bytes and go on
             log.exception("ingest failed on %s", message.source)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cohortstream.ingestion.event_uuid import derive_event_uuid
+from cohortstream.ingestion.geoip import GeoIpLookup, enrich_geoip
 from cohortstream.ingestion.person_ids import person_id_for
 from cohortstream.ingestion.timestamps import resolve_event_time
 from cohortstream.ingestion.validate import CaptureEvent
@@ -18,15 +19,21 @@ def event_uuid_of(event: CaptureEvent, candidate: dict[str, Any]) -> str:
 
 
 def enrich_event(
-    event: CaptureEvent, candidate: dict[str, Any], received_at: datetime
+    event: CaptureEvent,
+    candidate: dict[str, Any],
+    received_at: datetime,
+    geoip: GeoIpLookup | None = None,
 ) -> EnrichedEvent:
-    """Fill in id, event time and person; pure, so a replay yields the same row."""
+    """Fill in id, event time, location and person; pure (given one GeoIP database),
+    so a replay yields the same row."""
     timestamp, warnings = resolve_event_time(
         event.timestamp, event.sent_at, event.offset, received_at
     )
     properties = event.properties
     if event.ip is not None and "$ip" not in properties:
         properties = {**properties, "$ip": event.ip}
+    properties, geo_warnings = enrich_geoip(properties, event.ip, geoip)
+    warnings += geo_warnings
     distinct_id = event.distinct_id_text
     return EnrichedEvent(
         uuid=event_uuid_of(event, candidate),

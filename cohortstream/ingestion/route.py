@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from cohortstream.ingestion.config import IngestConfig
 from cohortstream.ingestion.decode import decode_payload
 from cohortstream.ingestion.enrich import enrich_event, event_uuid_of
 from cohortstream.ingestion.outcomes import Rejected
@@ -30,7 +31,7 @@ class RoutedMessage:
 
 
 def route_message(
-    raw: bytes, key: bytes | None, received_at_ms: int, *, max_properties_bytes: int
+    raw: bytes, key: bytes | None, received_at_ms: int, config: IngestConfig
 ) -> RoutedMessage:
     """Decode, validate and enrich one message; never raises on bad input."""
     result = RoutedMessage()
@@ -47,7 +48,7 @@ def route_message(
             result.rejected.append(candidate)
             continue
         outcome = validate_event(
-            candidate, max_properties_bytes=max_properties_bytes, raw_size=len(raw)
+            candidate, max_properties_bytes=config.max_properties_bytes, raw_size=len(raw)
         )
         if isinstance(outcome, Rejected):
             # A lone event is dead-lettered as the bytes that came; a batch element re-encoded.
@@ -59,5 +60,5 @@ def route_message(
             fixed = {**candidate, "uuid": event_uuid_of(outcome, candidate)}
             result.misrouted.setdefault(outcome.partition_key, []).append(fixed)
         else:
-            result.accepted.append(enrich_event(outcome, candidate, received_at))
+            result.accepted.append(enrich_event(outcome, candidate, received_at, config.geoip))
     return result

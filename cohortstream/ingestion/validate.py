@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 from cohortstream.ingestion.outcomes import Rejected
 
 MAX_DISTINCT_ID_LENGTH = 200
+# What SDKs send when the id was never set or was serialised by mistake; such
+# ids would fold unrelated users into one person. Compared case-insensitively.
+ILLEGAL_DISTINCT_IDS = frozenset({"undefined", "null", "none", "nan", "0", "[object object]"})
 MAX_EVENT_NAME_LENGTH = 400
 
 
@@ -59,6 +62,10 @@ def validate_event(
     distinct_id = event.distinct_id_text
     if not distinct_id.strip():
         return _reject(candidate, "missing_distinct_id", "distinct_id is empty")
+    if distinct_id.strip().lower() in ILLEGAL_DISTINCT_IDS:
+        return _reject(
+            candidate, "illegal_distinct_id", f"distinct_id {distinct_id!r} is a placeholder"
+        )
     if len(distinct_id) > MAX_DISTINCT_ID_LENGTH:
         return _reject(
             candidate,

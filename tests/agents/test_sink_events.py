@@ -5,6 +5,7 @@ import asyncio
 import orjson
 
 from cohortstream.agents.sink import sink_events
+from cohortstream.ingestion.config import IngestConfig
 from cohortstream.ingestion.route import route_message
 from cohortstream.sinks.event_sink import SINK_FAILED
 from cohortstream.streams.records import DLQ_REASON
@@ -21,7 +22,7 @@ def enriched_batch(*distinct_ids, timestamp="2026-03-01T10:00:00Z"):
             ),
             f"1:{distinct_id}".encode(),
             RECEIVED_MS,
-            max_properties_bytes=10**6,
+            IngestConfig(),
         )
         events.extend(routed.accepted)
     return orjson.dumps(events)

@@ -4,6 +4,7 @@ import orjson
 
 from cohortstream.cli.producer import key_for_line, partition_key
 from cohortstream.demo.generator import DemoConfig, generate_payloads
+from cohortstream.ingestion.config import IngestConfig
 from cohortstream.ingestion.route import route_message
 
 
@@ -28,7 +29,7 @@ def test_demo_traffic_is_seeded_and_mostly_valid():
             orjson.dumps(payload),
             partition_key(payload),
             1_772_366_400_000,
-            max_properties_bytes=10**6,
+            IngestConfig(),
         )
         rejected += len(routed.rejected)
         accepted += len(routed.accepted) + sum(len(v) for v in routed.misrouted.values())

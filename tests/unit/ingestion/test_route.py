@@ -3,17 +3,19 @@ import uuid
 import orjson
 
 from cohortstream.ingestion.batch import SourceMessage, ingest_messages
+from cohortstream.ingestion.config import IngestConfig
 from cohortstream.ingestion.event_uuid import derive_event_uuid
 from cohortstream.ingestion.person_ids import person_id_for
 from cohortstream.ingestion.route import route_message
 
 RECEIVED_MS = 1_772_366_400_000  # 2026-03-01T12:00:00Z
 LIMIT = 1_000_000
+CONFIG = IngestConfig(LIMIT)
 
 
 def route(payload, key):
     raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-    return route_message(raw, key, RECEIVED_MS, max_properties_bytes=LIMIT)
+    return route_message(raw, key, RECEIVED_MS, CONFIG)
 
 
 def test_correctly_keyed_event_is_enriched():
@@ -114,7 +116,7 @@ def test_ingest_groups_accepted_events_by_source_partition():
         message(orjson.dumps({"event": "c", "distinct_id": "x", "project_id": 1}), b"1:x", 0, 1),
         message(b"{", b"k", 1, 1),
     ]
-    output = ingest_messages(messages, max_properties_bytes=LIMIT)
+    output = ingest_messages(messages, CONFIG)
     assert {p: [e["event"] for e in events] for p, events in output.enriched.items()} == {
         0: ["a", "c"],
         1: ["b"],
@@ -138,7 +140,7 @@ def test_ingest_survives_an_unexpected_error_in_one_message(monkeypatch):
     monkeypatch.setattr(batch, "route_message", explode_on_poison)
     good = orjson.dumps({"event": "a", "distinct_id": "x", "project_id": 1})
     output = ingest_messages(
-        [message(b'"poison"', None, 0, 0), message(good, b"1:x", 0, 1)], max_properties_bytes=LIMIT
+        [message(b'"poison"', None, 0, 0), message(good, b"1:x", 0, 1)], CONFIG
     )
     assert output.accepted_count == 1
     [letter] = output.dead_letters
@@ -148,5 +150,5 @@ def test_ingest_survives_an_unexpected_error_in_one_message(monkeypatch):
 
 def test_missing_kafka_timestamp_falls_back_to_now():
     good = orjson.dumps({"event": "a", "distinct_id": "x", "project_id": 1})
-    output = ingest_messages([message(good, b"1:x", timestamp_ms=0)], max_properties_bytes=LIMIT)
+    output = ingest_messages([message(good, b"1:x", timestamp_ms=0)], CONFIG)
     assert output.enriched[0][0]["created_at_us"] > RECEIVED_MS * 1000

@@ -26,6 +26,11 @@ def test_numeric_distinct_id_is_stored_as_text():
     assert event.partition_key == "1:42"
 
 
+def test_ids_that_merely_contain_placeholders_are_fine():
+    for distinct_id in ("null-user", "user-0", "10", "undefinedness", "d" * 200):
+        assert isinstance(check({**GOOD, "distinct_id": distinct_id}), CaptureEvent)
+
+
 def test_unknown_top_level_fields_are_ignored():
     assert isinstance(check({**GOOD, "api_key": "phc_x", "library": "web"}), CaptureEvent)
 
@@ -46,6 +51,14 @@ def test_unknown_top_level_fields_are_ignored():
         ({"distinct_id": True}, "invalid_distinct_id"),
         ({"distinct_id": 1.5}, "invalid_distinct_id"),
         ({"distinct_id": "d" * 201}, "invalid_distinct_id"),
+        ({"distinct_id": "undefined"}, "illegal_distinct_id"),
+        ({"distinct_id": "NULL"}, "illegal_distinct_id"),
+        ({"distinct_id": " null "}, "illegal_distinct_id"),
+        ({"distinct_id": "None"}, "illegal_distinct_id"),
+        ({"distinct_id": "NaN"}, "illegal_distinct_id"),
+        ({"distinct_id": "0"}, "illegal_distinct_id"),
+        ({"distinct_id": 0}, "illegal_distinct_id"),
+        ({"distinct_id": "[object Object]"}, "illegal_distinct_id"),
         ({"project_id": None}, "missing_project_id"),
         ({"project_id": "1"}, "invalid_project_id"),
         ({"project_id": 0}, "invalid_project_id"),

@@ -1,5 +1,6 @@
 import orjson
 
+from cohortstream.ingestion.config import IngestConfig
 from cohortstream.ingestion.route import route_message
 from cohortstream.sinks.event_rows import capture_payload, clickhouse_time, event_row, warning_rows
 
@@ -7,9 +8,7 @@ RECEIVED_MS = 1_772_366_400_000
 
 
 def enriched(payload, key):
-    return route_message(
-        orjson.dumps(payload), key, RECEIVED_MS, max_properties_bytes=10**6
-    ).accepted[0]
+    return route_message(orjson.dumps(payload), key, RECEIVED_MS, IngestConfig()).accepted[0]
 
 
 def test_clickhouse_time_is_exact_to_the_microsecond():
