@@ -91,3 +91,49 @@ _real_sleep = asyncio.sleep
 
 async def _no_sleep(_seconds):
     await _real_sleep(0)
+
+
+async def test_random_garbage_never_stops_the_agent_and_every_event_is_accounted_for(outputs):
+    import random
+
+    from tests.unit.ingestion.test_fuzz import candidates_in
+
+    seed = 1234
+    rng = random.Random(seed)
+    values = []
+    for index in range(200):
+        choice = rng.random()
+        if choice < 0.3:
+            values.append(rng.randbytes(rng.randrange(0, 60)))
+        elif choice < 0.6:
+            values.append(
+                orjson.dumps(
+                    {
+                        "event": rng.choice(["a", "", 3, None]),
+                        "distinct_id": rng.choice(["u", "null", [1], 7]),
+                        "project_id": rng.choice([1, "1", 0, None]),
+                    }
+                )
+            )
+        elif choice < 0.8:
+            values.append(
+                orjson.dumps(
+                    [
+                        {"event": "e", "distinct_id": f"u{index}", "project_id": 1},
+                        rng.choice([1, "x", {}]),
+                    ]
+                )
+            )
+        else:
+            values.append(orjson.dumps({"event": "ok", "distinct_id": "same", "project_id": 1}))
+    expected = sum(candidates_in(value) or 1 for value in values)
+
+    def accounted():
+        rekeyed = sum(len(orjson.loads(r.value)) for r in outputs.rekeyed.records)
+        return len(enriched_events(outputs)) + rekeyed + len(outputs.dead_letters.records)
+
+    async with ingest_events.test_context() as agent:
+        for value in values:
+            await agent.put(value, key=b"1:same", wait=False)
+        await wait_for(lambda: accounted() == expected, timeout=20)
+    assert accounted() == expected, f"seed {seed}"
