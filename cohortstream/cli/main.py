@@ -127,6 +127,42 @@ def demo(users: int, seed: int, keep: bool, timeout: float) -> None:
     run_demo(_settings(), users=users, seed=seed, keep=keep, timeout_s=timeout)
 
 
+@cli.group()
+def dlq() -> None:
+    """Inspect and replay dead letters."""
+
+
+@dlq.command("stats")
+def dlq_stats() -> None:
+    """Count the dead-letter topic's records by reason."""
+    from collections import Counter
+
+    from cohortstream.cli.tables import render_table
+    from cohortstream.replay.dlq import reason_of
+    from cohortstream.streams.admin import read_topic
+
+    settings = _settings()
+    records = asyncio.run(read_topic(settings, settings.dead_letter_topic))
+    counts = Counter(reason_of(record) for record in records)
+    rows = [{"reason": reason, "records": n} for reason, n in counts.most_common()]
+    click.echo(render_table(rows))
+
+
+@dlq.command("replay")
+@click.option(
+    "--reason",
+    "reasons",
+    multiple=True,
+    help="Reason to replay (repeatable). Default: clickhouse_insert_failed, internal_error.",
+)
+@click.option("--follow", is_flag=True, help="Keep replaying new dead letters.")
+def dlq_replay(reasons: tuple[str, ...], follow: bool) -> None:
+    """Re-produce dead letters to the events topic, under a Redis lock, with a circuit breaker."""
+    from cohortstream.cli.replay import run_replay
+
+    run_replay(_settings(), reasons, follow)
+
+
 @cli.command()
 @click.option("--users", default=2000, show_default=True, help="Simulated users per scenario.")
 @click.option("--seed", default=7, show_default=True)

@@ -13,6 +13,7 @@ from cohortstream.cli.producer import EventProducer
 from cohortstream.localstack.components import start_chdb_host
 from cohortstream.localstack.processes import free_port
 from cohortstream.localstack.stack import CLICKHOUSE_DATABASE, StackPorts, down, up
+from cohortstream.replay.dlq import replay_dead_letters
 from cohortstream.settings import STACK_FILE_NAME, Settings, read_stack_file
 from cohortstream.sinks.connect import open_warehouse
 from cohortstream.sinks.event_sink import SINK_FAILED
@@ -98,5 +99,25 @@ async def test_clickhouse_killed_mid_stream_loses_nothing(own_stack, tmp_path):
         assert expected <= stored | lettered
         assert lettered, "the outage dead-lettered nothing"
         assert stored, "nothing was stored"
+
+        # Replaying the dead letters re-ingests them as the same events.
+        report = await replay_dead_letters(settings)
+        assert report.replayed == len(await dead_letters())
+        assert report.by_reason == {SINK_FAILED: report.replayed}
+        warehouse = open_warehouse(settings)
+        try:
+            await wait_for_count(
+                warehouse,
+                f"SELECT uniqExact(uuid) AS n FROM events WHERE project_id = {PROJECT}",
+                TOTAL,
+                timeout_s=120,
+                workers=workers,
+            )
+            rows = await warehouse.query_rows(UUIDS_SQL)
+        finally:
+            await warehouse.close()
+        assert {row["uuid"] for row in rows} == stored | lettered
+        again = await replay_dead_letters(settings)  # progress was committed
+        assert again.replayed == 0
     finally:
         workers.stop_all()

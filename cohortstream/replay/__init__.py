@@ -1,0 +1,1 @@
+"""Replaying dead letters into the pipeline, one replayer at a time."""
