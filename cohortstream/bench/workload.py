@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import orjson
 
-from cohortstream.cli.producer import partition_key
 from cohortstream.demo.generator import DemoConfig, generate_payloads
+from cohortstream.ingestion.keys import partition_key
 
 FIXED_NOW = datetime(2026, 3, 1, tzinfo=UTC)  # same bytes every run
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import click
 import orjson
 
-from cohortstream.cli.producer import EventProducer, partition_key
+from cohortstream.cli.producer import EventProducer
 from cohortstream.cli.tables import render_table
 from cohortstream.demo.generator import DemoConfig, generate_payloads
 from cohortstream.ingestion.config import IngestConfig
+from cohortstream.ingestion.keys import partition_key
 from cohortstream.ingestion.route import route_message
 from cohortstream.localstack.processes import free_port, stop_pid
 from cohortstream.localstack.stack import StackPorts, describe, is_running

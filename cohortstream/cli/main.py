@@ -127,6 +127,17 @@ def demo(users: int, seed: int, keep: bool, timeout: float) -> None:
     run_demo(_settings(), users=users, seed=seed, keep=keep, timeout_s=timeout)
 
 
+@cli.command("bridge-redis")
+@click.option("--stream", default="events:incoming", show_default=True)
+@click.option("--group", default="cohortstream-bridge", show_default=True)
+@click.option("--consumer", default=None, help="Consumer name (default: <host>-bridge).")
+def bridge_redis(stream: str, group: str, consumer: str | None) -> None:
+    """Bridge capture payloads XADDed to a Redis stream (field 'data') into the events topic."""
+    from cohortstream.cli.bridge import run_bridge
+
+    asyncio.run(run_bridge(_settings(), stream, group, consumer))
+
+
 @cli.group()
 def dlq() -> None:
     """Inspect and replay dead letters."""

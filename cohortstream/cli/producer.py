@@ -8,25 +8,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from cohortstream.ingestion.keys import partition_key
 from cohortstream.streams.records import MAX_MESSAGE_BYTES
 
 IN_FLIGHT = 2000
-
-
-def partition_key(payload: Any) -> bytes | None:
-    """``project_id:distinct_id`` of a payload's first event; None when it has none."""
-    if isinstance(payload, dict) and isinstance(payload.get("batch"), list):
-        envelope_project = payload.get("project_id")
-        first = payload["batch"][0] if payload["batch"] else None
-        if isinstance(first, dict):
-            payload = {"project_id": envelope_project, **first}
-    elif isinstance(payload, list) and payload:
-        payload = payload[0]
-    if isinstance(payload, dict):
-        project_id, distinct_id = payload.get("project_id"), payload.get("distinct_id")
-        if project_id is not None and distinct_id is not None:
-            return f"{project_id}:{distinct_id}".encode()
-    return None
 
 
 def key_for_line(line: bytes) -> bytes | None:

@@ -2,9 +2,10 @@ from datetime import UTC, datetime
 
 import orjson
 
-from cohortstream.cli.producer import key_for_line, partition_key
+from cohortstream.cli.producer import key_for_line
 from cohortstream.demo.generator import DemoConfig, generate_payloads
 from cohortstream.ingestion.config import IngestConfig
+from cohortstream.ingestion.keys import partition_key
 from cohortstream.ingestion.route import route_message
 
 

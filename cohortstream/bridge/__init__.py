@@ -1,0 +1,1 @@
+"""Sources outside Kafka bridged into the ingestion topic."""
