@@ -3,4 +3,4 @@
 Importing this package registers every agent and timer on the app.
 """
 
-from cohortstream.agents import ingest, sink  # noqa: F401
+from cohortstream.agents import definitions, ingest, lifecycle, sink  # noqa: F401

@@ -36,7 +36,12 @@ class GeoIpLookup:
         self._reader = geoip2.database.Reader(str(self.database))
         self.lookup = functools.lru_cache(maxsize=CACHE_SIZE)(self._lookup)
 
-    def _lookup(self, address: str) -> dict[str, Any]:
+    def _lookup(self, address: str) -> dict[str, Any] | None:
+        """``$geoip_*`` of ``address``: {} when unknown or private, None when malformed."""
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            return None
         try:
             city = self._reader.city(address)
         except (geoip2.errors.AddressNotFoundError, ValueError):
@@ -67,15 +72,7 @@ def enrich_geoip(
     address = ip if ip is not None else properties.get("$ip")
     if address is None:
         return properties, []
-    if not isinstance(address, str) or not _is_address(address):
+    found = lookup.lookup(address) if isinstance(address, str) else None
+    if found is None:
         return properties, [IngestionWarning("invalid_ip", f"not an IP address: {address!r}")]
-    found = lookup.lookup(address)
     return ({**properties, **found} if found else properties), []
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True

@@ -23,7 +23,7 @@ from cohortstream.streams.records import DLQ_REASON, MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
-REPLAYABLE_BY_DEFAULT = ("clickhouse_insert_failed", "internal_error")
+REPLAYABLE_BY_DEFAULT = ("clickhouse_insert_failed", "postgres_upsert_failed", "internal_error")
 LOCK_NAME = "cohortstream:lock:dlq-replay"
 REPLAYED_FROM = "cohortstream.replayed_from"
 

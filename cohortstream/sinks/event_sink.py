@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import orjson
-
-from cohortstream.ingestion.outcomes import Rejected
 from cohortstream.retry import CLICKHOUSE
 from cohortstream.sinks.batching import BatchingSink
-from cohortstream.sinks.event_rows import capture_payload, event_row, warning_rows
+from cohortstream.sinks.dead_events import dead_letter_events
+from cohortstream.sinks.event_rows import event_row, warning_rows
 from cohortstream.sinks.warehouse import Warehouse, encode_rows
-from cohortstream.streams.dead_letters import send_dead_letter
 from cohortstream.streams.publishers import Publisher
 from cohortstream.streams.records import EnrichedEvent
 
@@ -33,11 +30,7 @@ def make_event_sink(
 
     async def dead_letter(events: list[EnrichedEvent], error: Exception) -> None:
         detail = f"ClickHouse insert failed after retries: {error}"
-        for event in events:
-            # As a capture payload, so that `dlq replay` re-ingests the same event.
-            rejected = Rejected(SINK_FAILED, detail, orjson.dumps(capture_payload(event)))
-            key = f"{event['project_id']}:{event['distinct_id']}".encode()
-            await send_dead_letter(dead_letters, rejected, key, source="sink/events")
+        await dead_letter_events(dead_letters, events, SINK_FAILED, detail, "sink/events")
 
     return BatchingSink(
         "events sink",

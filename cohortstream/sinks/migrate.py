@@ -1,7 +1,8 @@
-"""Versioned ClickHouse migrations: ``migrations/clickhouse/NNNN_name.sql``, applied in order.
+"""Versioned migrations: ``migrations/<clickhouse|postgres>/NNNN_name.sql``, applied in order.
 
-Every statement is written to be idempotent (``IF NOT EXISTS``), so workers
-starting together may both run a migration without harm.
+ClickHouse has no transactions, so its statements are written to be
+idempotent (``IF NOT EXISTS``) and workers starting together may both run
+one. PostgreSQL migrations run in a transaction under an advisory lock.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from cohortstream.sinks.warehouse import Warehouse, encode_rows
 
@@ -30,9 +32,15 @@ class Migration:
     statements: tuple[str, ...]
 
 
-def load_migrations() -> list[Migration]:
+CLICKHOUSE = "cohortstream.sinks.migrations.clickhouse"
+POSTGRES = "cohortstream.sinks.migrations.postgres"
+# pg_advisory_xact_lock key: serialises workers migrating one database.
+POSTGRES_LOCK_KEY = 0x636F686F7274
+
+
+def load_migrations(package: str = CLICKHOUSE) -> list[Migration]:
     """The packaged migrations, by version; a gap or duplicate version is a packaging bug."""
-    folder = resources.files("cohortstream.sinks.migrations.clickhouse")
+    folder = resources.files(package)
     migrations = []
     for entry in folder.iterdir():
         match = _FILE.match(entry.name)
@@ -43,7 +51,7 @@ def load_migrations() -> list[Migration]:
     migrations.sort(key=lambda m: m.version)
     versions = [m.version for m in migrations]
     if versions != list(range(1, len(versions) + 1)):
-        raise RuntimeError(f"ClickHouse migrations must be numbered 1..n, found {versions}")
+        raise RuntimeError(f"{package} migrations must be numbered 1..n, found {versions}")
     return migrations
 
 
@@ -69,4 +77,36 @@ async def migrate(warehouse: Warehouse) -> list[int]:
             encode_rows([{"version": migration.version, "name": migration.name}]),
         )
         applied.append(migration.version)
+    return applied
+
+
+POSTGRES_LEDGER_DDL = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+async def migrate_postgres(connection: Any) -> list[int]:
+    """Apply PostgreSQL migrations not yet recorded, each in its own transaction."""
+    applied = []
+    for migration in load_migrations(POSTGRES):
+        async with connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", POSTGRES_LOCK_KEY)
+            await connection.execute(POSTGRES_LEDGER_DDL)
+            done = await connection.fetchval(
+                "SELECT 1 FROM schema_migrations WHERE version = $1", migration.version
+            )
+            if done:
+                continue
+            for statement in migration.statements:
+                await connection.execute(statement)
+            await connection.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                migration.version,
+                migration.name,
+            )
+            applied.append(migration.version)
     return applied

@@ -5,7 +5,7 @@ from __future__ import annotations
 import faust
 
 from cohortstream.settings import Settings
-from cohortstream.streams import transport
+from cohortstream.streams import codec, transport  # noqa: F401 - registers both
 from cohortstream.streams.records import MAX_MESSAGE_BYTES
 
 # Internal topics: JSON lists of EnrichedEvent, one message per source partition and batch.
@@ -34,7 +34,12 @@ app = faust.App(
 )
 
 events_topic = app.topic(settings.events_topic, partitions=settings.topic_partitions, internal=True)
-enriched_topic = app.topic(ENRICHED_TOPIC, partitions=settings.topic_partitions, internal=True)
+enriched_topic = app.topic(
+    ENRICHED_TOPIC,
+    partitions=settings.topic_partitions,
+    internal=True,
+    value_serializer="orjson",
+)
 dead_letter_topic = app.topic(
     settings.dead_letter_topic, partitions=settings.topic_partitions, internal=True
 )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from cohortstream.retry import RetryPolicy, retry
 from cohortstream.settings import Settings
 from cohortstream.sinks.batching import BatchingSink
+from cohortstream.sinks.definitions_sink import CacheInvalidator, make_definitions_sink
+from cohortstream.sinks.definitions_store import DefinitionsStore
 from cohortstream.sinks.event_sink import make_event_sink
 from cohortstream.sinks.migrate import migrate
 from cohortstream.sinks.warehouse import Warehouse
@@ -18,8 +20,8 @@ from cohortstream.streams.records import EnrichedEvent
 
 log = logging.getLogger(__name__)
 
-# Start-up waits for ClickHouse as long as it takes: consuming without a sink would only stall.
-WAREHOUSE_START = RetryPolicy("clickhouse start", attempts=0, base_delay_s=1.0, max_delay_s=15.0)
+# Start-up waits for its stores as long as it takes: consuming without a sink would only stall.
+STORE_START = RetryPolicy("store start", attempts=0, base_delay_s=1.0, max_delay_s=15.0)
 
 
 @dataclass
@@ -31,8 +33,14 @@ class Wiring:
     rekeyed: Publisher
     dead_letters: Publisher
     open_warehouse: Callable[[], Warehouse]
+    # (store, invalidator, close) for definitions; opened once, on first use.
+    open_definitions: Callable[
+        [], Awaitable[tuple[DefinitionsStore, CacheInvalidator, Callable[[], Awaitable[None]]]]
+    ]
     _event_sink: BatchingSink[EnrichedEvent] | None = field(default=None, repr=False)
+    _definitions_sink: BatchingSink[EnrichedEvent] | None = field(default=None, repr=False)
     _warehouse: Warehouse | None = field(default=None, repr=False)
+    _close_definitions: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     async def warehouse(self) -> Warehouse:
@@ -48,7 +56,7 @@ class Wiring:
                         log.info("applied ClickHouse migrations %s", applied)
                     return warehouse
 
-                self._warehouse = await retry(WAREHOUSE_START, connect, "ClickHouse connect")
+                self._warehouse = await retry(STORE_START, connect, "ClickHouse connect")
             return self._warehouse
 
     async def event_sink(self) -> BatchingSink[EnrichedEvent]:
@@ -62,14 +70,34 @@ class Wiring:
             )
         return self._event_sink
 
+    async def definitions_sink(self) -> BatchingSink[EnrichedEvent]:
+        """Opened on first use; waits for PostgreSQL to come up."""
+        if self._definitions_sink is None:
+            store, invalidator, close = await retry(
+                STORE_START, self.open_definitions, "PostgreSQL connect"
+            )
+            self._close_definitions = close
+            self._definitions_sink = make_definitions_sink(
+                store,
+                invalidator,
+                self.dead_letters,
+                max_events=self.settings.sink_batch_rows,
+                max_age_s=self.settings.sink_flush_seconds,
+            )
+        return self._definitions_sink
+
     async def close(self) -> None:
-        """Write what is buffered and release the warehouse connection (worker shutdown)."""
+        """Write what is buffered and release connections (worker shutdown)."""
         for sink in self.started_sinks():
             await sink.flush()
         if self._warehouse is not None:
             await self._warehouse.close()
             self._warehouse = None
             self._event_sink = None
+        if self._close_definitions is not None:
+            await self._close_definitions()
+            self._close_definitions = None
+            self._definitions_sink = None
 
     def started_sinks(self) -> list[BatchingSink[EnrichedEvent]]:
-        return [self._event_sink] if self._event_sink is not None else []
+        return [s for s in (self._event_sink, self._definitions_sink) if s is not None]

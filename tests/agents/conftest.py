@@ -5,6 +5,8 @@ import pytest
 from cohortstream import agents  # noqa: F401 - registers agents
 from cohortstream.agents import wiring
 from cohortstream.settings import Settings
+from cohortstream.sinks.definitions_sink import MemoryInvalidator
+from cohortstream.sinks.definitions_store import MemoryDefinitionsStore
 from cohortstream.sinks.warehouse import MemoryWarehouse
 from cohortstream.streams.app import app
 from cohortstream.streams.publishers import MemoryPublisher
@@ -17,7 +19,17 @@ def warehouse():
 
 
 @pytest.fixture()
-def outputs(warehouse, monkeypatch, tmp_path):
+def definitions_store():
+    return MemoryDefinitionsStore()
+
+
+@pytest.fixture()
+def invalidator():
+    return MemoryInvalidator()
+
+
+@pytest.fixture()
+def outputs(warehouse, definitions_store, invalidator, monkeypatch, tmp_path):
     settings = Settings.load(
         {
             "COHORTSTREAM_STATE_DIR": str(tmp_path),
@@ -25,12 +37,20 @@ def outputs(warehouse, monkeypatch, tmp_path):
             "SINK_FLUSH_SECONDS": "60",
         }
     )
+
+    async def open_definitions():
+        async def close():
+            return None
+
+        return definitions_store, invalidator, close
+
     test_wiring = Wiring(
         settings=settings,
         enriched=MemoryPublisher(),
         rekeyed=MemoryPublisher(),
         dead_letters=MemoryPublisher(),
         open_warehouse=lambda: warehouse,
+        open_definitions=open_definitions,
     )
     monkeypatch.setattr(wiring, "current", test_wiring)
     app.finalize()

@@ -25,7 +25,7 @@ def enriched_batch(*distinct_ids, timestamp="2026-03-01T10:00:00Z"):
             IngestConfig(),
         )
         events.extend(routed.accepted)
-    return orjson.dumps(events)
+    return events  # as the topic's orjson codec delivers them
 
 
 async def wait_for(condition, timeout=5.0):
@@ -89,3 +89,12 @@ _real_sleep = asyncio.sleep
 
 async def _no_sleep(_seconds):
     await _real_sleep(0)
+
+
+async def test_track_definitions_fills_the_definitions_store(outputs, definitions_store):
+    from cohortstream.agents.definitions import track_definitions
+
+    async with track_definitions.test_context() as agent:
+        await agent.put(enriched_batch("a", "b", "c"))
+        await wait_for(lambda: (1, "event", "a") in definitions_store.rows, timeout=10)
+    assert definitions_store.rows[(1, "event", "a")].volume == 3

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import subprocess
 import sys
 import uuid
 from collections import Counter
 
+import asyncpg
 import orjson
 import pytest
+import redis.asyncio as redis
 
 from cohortstream.cli.producer import EventProducer
 from cohortstream.streams.admin import ensure_topics
@@ -79,6 +82,8 @@ async def test_ten_thousand_events_land_once_and_malformed_ones_are_dead_lettere
     singles, batched, unkeyed = events[:6000], events[6000:9000], events[9000:]
     malformed = malformed_messages(project_id)
     await ensure_topics(stack)
+    cache = redis.from_url(stack.redis_url)
+    await cache.set(f"cohortstream:definitions:{project_id}:event", "stale list")
     workers.start()
     async with EventProducer(stack.kafka_broker, stack.events_topic) as producer:
         for event in singles:
@@ -141,6 +146,31 @@ async def test_ten_thousand_events_land_once_and_malformed_ones_are_dead_lettere
         "invalid_project_id": 17,
         "invalid_properties": 16,
     }
+
+    # Definitions reach PostgreSQL, once per name, and the stale cache is dropped.
+    connection = await asyncpg.connect(stack.database_url)
+    try:
+        for _ in range(60):
+            events_seen = await connection.fetch(
+                "SELECT name, volume FROM event_definitions WHERE project_id = $1", project_id
+            )
+            if sum(row["volume"] for row in events_seen) >= 10_000:
+                break
+            await asyncio.sleep(0.5)
+        properties_seen = await connection.fetch(
+            "SELECT name, property_type FROM property_definitions WHERE project_id = $1", project_id
+        )
+    finally:
+        await connection.close()
+    assert {row["name"] for row in events_seen} == {"$pageview", "clicked", "signed_up"}
+    # Written once an hour per definition: the volume of this hour's first write only.
+    assert all(0 < row["volume"] <= 10_500 for row in events_seen)
+    assert {row["name"]: row["property_type"] for row in properties_seen} == {
+        "n": "Numeric",
+        "$pathname": "String",
+    }
+    assert await cache.get(f"cohortstream:definitions:{project_id}:event") is None
+    await cache.aclose()
 
     # `cohortstream sql` reaches the same data while the worker runs.
     result = subprocess.run(

@@ -1,0 +1,1 @@
+"""Event and property definitions: what each project sends, with types and volumes."""
