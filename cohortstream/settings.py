@@ -43,6 +43,8 @@ class Settings:
     sink_batch_rows: int = 1000
     sink_flush_seconds: float = 5.0
     max_properties_bytes: int = 1_000_000
+    # Dead-letter events of projects not in the PostgreSQL `projects` table.
+    require_registered_project: bool = True
     # Path of a MaxMind City database; empty: the shipped GeoLite2-City; "off": no GeoIP.
     geoip_database: str = ""
     ingest_batch_messages: int = 500
@@ -91,7 +93,12 @@ class Settings:
                 raise SettingsError(f"unknown setting {name!r}")
             default = getattr(self, name)
             try:
-                converted[name] = type(default)(raw) if not isinstance(raw, type(default)) else raw
+                if isinstance(default, bool) and isinstance(raw, str):
+                    converted[name] = _parse_bool(raw)
+                else:
+                    converted[name] = (
+                        type(default)(raw) if not isinstance(raw, type(default)) else raw
+                    )
             except (TypeError, ValueError) as exc:
                 raise SettingsError(f"setting {name.upper()}={raw!r}: {exc}") from exc
         result = replace(self, **converted)
@@ -114,6 +121,15 @@ class Settings:
     @property
     def stack_file(self) -> Path:
         return self.state_dir / STACK_FILE_NAME
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true/false")
 
 
 def read_stack_file(state_dir: Path) -> dict[str, Any]:

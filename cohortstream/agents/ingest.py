@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -9,18 +10,25 @@ import orjson
 from cohortstream.agents import wiring
 from cohortstream.ingestion.batch import IngestOutput, SourceMessage, ingest_messages
 from cohortstream.ingestion.config import IngestConfig
+from cohortstream.retry import retry
 from cohortstream.streams.app import app, events_topic, settings
 from cohortstream.streams.dead_letters import send_dead_letter
 from cohortstream.streams.publishers import publish_durably
+from cohortstream.streams.wiring import STORE_START
+
+log = logging.getLogger(__name__)
 
 config = IngestConfig.from_settings(settings)
 
 # Short: this only bounds how long a lone message waits for company.
 INGEST_BATCH_WITHIN_S = 0.05
+PROJECTS_REFRESH_S = 5.0
 
 
 @app.agent(events_topic)
 async def ingest_events(stream: Any) -> None:
+    # Before the first message: an empty registry would dead-letter everything.
+    await retry(STORE_START, refresh_projects, "load the project registry")
     # take_events acks its batch in a `finally`, even when this body raises, so
     # nothing below may raise: routing turns every failure into a dead letter
     # and publishing retries until the broker takes the records.
@@ -32,6 +40,20 @@ async def ingest_events(stream: Any) -> None:
             config,
         )
         await publish(output)
+
+
+async def refresh_projects() -> None:
+    if config.projects is not None:
+        config.projects.replace(await wiring.current.load_project_ids())
+
+
+@app.timer(PROJECTS_REFRESH_S)
+async def refresh_projects_periodically() -> None:
+    """New projects are accepted within one interval; on failure the last set stays."""
+    try:
+        await refresh_projects()
+    except Exception as exc:
+        log.warning("project registry refresh failed, keeping the last one: %s", exc)
 
 
 def source_message(event: Any) -> SourceMessage:

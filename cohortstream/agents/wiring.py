@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from cohortstream.sinks.connect import open_warehouse
-from cohortstream.sinks.postgres import open_definitions
+from cohortstream.sinks.postgres import PostgresConnections
 from cohortstream.streams.app import dead_letter_topic, enriched_topic, events_topic, settings
 from cohortstream.streams.publishers import TopicPublisher
 from cohortstream.streams.wiring import Wiring
+
+postgres = PostgresConnections(settings)
 
 current = Wiring(
     settings=settings,
@@ -14,5 +16,7 @@ current = Wiring(
     rekeyed=TopicPublisher(events_topic),
     dead_letters=TopicPublisher(dead_letter_topic),
     open_warehouse=lambda: open_warehouse(settings),
-    open_definitions=lambda: open_definitions(settings),
+    open_definitions=postgres.definitions,
+    load_project_ids=postgres.project_ids,
+    close_postgres=postgres.close,
 )

@@ -17,6 +17,7 @@ from cohortstream.bench.workload import event_count, workload
 from cohortstream.cli.tables import render_table
 from cohortstream.localstack.processes import free_port
 from cohortstream.localstack.stack import StackPorts, down, up
+from cohortstream.projects.registry import register_projects
 from cohortstream.settings import Settings
 
 SCENARIOS = {"singles": False, "sdk-batches": True}
@@ -38,6 +39,10 @@ def run_bench(users: int, seed: int, scenarios: list[str], results_dir: Path) ->
 
 async def _run(settings: Settings, users: int, seed: int, scenarios: list[str]) -> list[Result]:
     await prepare(settings)
+    await register_projects(
+        settings.database_url,
+        {project_id: f"bench {scenario}" for project_id, scenario in enumerate(scenarios, 1)},
+    )
     results: list[Result] = []
     for project_id, scenario in enumerate(scenarios, start=1):
         messages = workload(users, seed, SCENARIOS[scenario], project_id)

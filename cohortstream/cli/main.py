@@ -139,6 +139,40 @@ def bridge_redis(stream: str, group: str, consumer: str | None) -> None:
 
 
 @cli.group()
+def projects() -> None:
+    """The projects whose events are accepted."""
+
+
+@projects.command("add")
+@click.argument("project_id", type=click.IntRange(min=1))
+@click.argument("name")
+def projects_add(project_id: int, name: str) -> None:
+    """Register PROJECT_ID (workers accept its events within 5 s)."""
+    from cohortstream.projects.registry import register_projects
+
+    asyncio.run(register_projects(_settings().database_url, {project_id: name}))
+    click.echo(f"project {project_id} registered")
+
+
+@projects.command("list")
+def projects_list() -> None:
+    """List registered projects."""
+    import asyncpg
+
+    from cohortstream.cli.tables import render_table
+
+    async def fetch() -> list[dict[str, object]]:
+        connection = await asyncpg.connect(_settings().database_url)
+        try:
+            rows = await connection.fetch("SELECT id, name, created_at FROM projects ORDER BY id")
+        finally:
+            await connection.close()
+        return [dict(row) for row in rows]
+
+    click.echo(render_table(asyncio.run(fetch())))
+
+
+@cli.group()
 def dlq() -> None:
     """Inspect and replay dead letters."""
 

@@ -6,19 +6,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cohortstream.ingestion.geoip import GeoIpLookup
+from cohortstream.projects.registry import ProjectRegistry
 from cohortstream.settings import Settings
 
 
 @dataclass(frozen=True)
 class IngestConfig:
-    """Limits and lookups of the ingestion steps; ``geoip=None`` skips GeoIP."""
+    """Limits and lookups of the ingestion steps; ``geoip=None`` skips GeoIP and
+    ``projects=None`` accepts any project id."""
 
     max_properties_bytes: int = 1_000_000
     geoip: GeoIpLookup | None = None
+    projects: ProjectRegistry | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestConfig:
         geoip = None
         if settings.geoip_database != "off":
             geoip = GeoIpLookup(Path(settings.geoip_database) if settings.geoip_database else None)
-        return cls(max_properties_bytes=settings.max_properties_bytes, geoip=geoip)
+        projects = ProjectRegistry() if settings.require_registered_project else None
+        return cls(
+            max_properties_bytes=settings.max_properties_bytes, geoip=geoip, projects=projects
+        )

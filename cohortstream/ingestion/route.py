@@ -50,6 +50,14 @@ def route_message(
         outcome = validate_event(
             candidate, max_properties_bytes=config.max_properties_bytes, raw_size=len(raw)
         )
+        if (
+            not isinstance(outcome, Rejected)
+            and config.projects is not None
+            and not config.projects.knows(outcome.project_id)
+        ):
+            outcome = Rejected(
+                "unknown_project", f"project {outcome.project_id} is not registered", b""
+            )
         if isinstance(outcome, Rejected):
             # A lone event is dead-lettered as the bytes that came; a batch element re-encoded.
             raw_bytes = raw if single else orjson.dumps(candidate)

@@ -25,6 +25,7 @@ from cohortstream.settings import STACK_FILE_NAME, Settings, read_stack_file
 
 CLICKHOUSE_DATABASE = "cohortstream"
 POSTGRES_DATABASE = "cohortstream"
+DEFAULT_PROJECT_ID = 1
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,14 @@ def up(state_dir: Path, ports: StackPorts, say: Callable[[str], None] = print) -
 
 
 async def _prepare(settings: Settings) -> None:
-    """Topics for producers and ClickHouse tables for `sql`, before any worker runs."""
+    """Topics for producers, tables for `sql`, and a default project, before any worker runs."""
+    from cohortstream.projects.registry import register_projects
     from cohortstream.sinks.connect import open_warehouse
     from cohortstream.sinks.migrate import migrate
     from cohortstream.streams.admin import ensure_topics
 
     await ensure_topics(settings)
+    await register_projects(settings.database_url, {DEFAULT_PROJECT_ID: "Default project"})
     warehouse = open_warehouse(settings)
     try:
         await migrate(warehouse)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 REPLAYABLE_BY_DEFAULT = ("clickhouse_insert_failed", "postgres_upsert_failed", "internal_error")
 LOCK_NAME = "cohortstream:lock:dlq-replay"
 REPLAYED_FROM = "cohortstream.replayed_from"
+JOIN_TIMEOUT_S = 90.0
 
 
 @dataclass
@@ -79,7 +81,14 @@ async def replay_dead_letters(
     await producer.start()
     try:
         end = await _end_offsets(consumer, settings.dead_letter_topic)
+        join_deadline = time.monotonic() + JOIN_TIMEOUT_S
         while True:
+            if not consumer.assignment() and any(end.values()) and time.monotonic() > join_deadline:
+                raise RuntimeError(
+                    f"no partitions of {settings.dead_letter_topic} assigned to replay group "
+                    f"{group_for(reasons)} after {JOIN_TIMEOUT_S:.0f}s; is another replayer "
+                    "without the lock in that group?"
+                )
             batch = await consumer.getmany(timeout_ms=500, max_records=500)
             for tp, records in batch.items():
                 done = await _replay_records(

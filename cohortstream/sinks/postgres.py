@@ -1,7 +1,8 @@
-"""PostgreSQL connections for the sinks: a pool, migrated on open."""
+"""PostgreSQL for the worker: one pool, migrated on open, shared by every user."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as redis
 
+from cohortstream.projects.registry import load_project_ids
 from cohortstream.settings import Settings
 from cohortstream.sinks.definitions_sink import CacheInvalidator, RedisInvalidator
 from cohortstream.sinks.definitions_store import DefinitionsStore, PostgresDefinitionsStore
@@ -27,15 +29,32 @@ async def open_pool(database_url: str) -> Any:
     return pool
 
 
-async def open_definitions(
-    settings: Settings,
-) -> tuple[DefinitionsStore, CacheInvalidator, Callable[[], Awaitable[None]]]:
-    """The production definitions store (PostgreSQL) and cache invalidator (Redis)."""
-    pool = await open_pool(settings.database_url)
-    client = redis.from_url(settings.redis_url)
+class PostgresConnections:
+    """The worker's pool, opened on first use and closed once at shutdown."""
 
-    async def close() -> None:
-        await pool.close()
-        await client.aclose()
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pool: Any = None
+        self._lock = asyncio.Lock()
 
-    return PostgresDefinitionsStore(pool), RedisInvalidator(client), close
+    async def pool(self) -> Any:
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await open_pool(self.settings.database_url)
+            return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def project_ids(self) -> frozenset[int]:
+        async with (await self.pool()).acquire() as connection:
+            return await load_project_ids(connection)
+
+    async def definitions(
+        self,
+    ) -> tuple[DefinitionsStore, CacheInvalidator, Callable[[], Awaitable[None]]]:
+        """The production definitions store (PostgreSQL) and cache invalidator (Redis)."""
+        client = redis.from_url(self.settings.redis_url)
+        return PostgresDefinitionsStore(await self.pool()), RedisInvalidator(client), client.aclose

@@ -37,6 +37,8 @@ class Wiring:
     open_definitions: Callable[
         [], Awaitable[tuple[DefinitionsStore, CacheInvalidator, Callable[[], Awaitable[None]]]]
     ]
+    load_project_ids: Callable[[], Awaitable[frozenset[int]]]
+    close_postgres: Callable[[], Awaitable[None]]
     _event_sink: BatchingSink[EnrichedEvent] | None = field(default=None, repr=False)
     _definitions_sink: BatchingSink[EnrichedEvent] | None = field(default=None, repr=False)
     _warehouse: Warehouse | None = field(default=None, repr=False)
@@ -98,6 +100,7 @@ class Wiring:
             await self._close_definitions()
             self._close_definitions = None
             self._definitions_sink = None
+        await self.close_postgres()
 
     def started_sinks(self) -> list[BatchingSink[EnrichedEvent]]:
         return [s for s in (self._event_sink, self._definitions_sink) if s is not None]

@@ -44,6 +44,12 @@ def outputs(warehouse, definitions_store, invalidator, monkeypatch, tmp_path):
 
         return definitions_store, invalidator, close
 
+    async def known_projects():
+        return frozenset(range(1, 100))  # the agent tests use small ids; 0 stays unknown
+
+    async def close_nothing():
+        return None
+
     test_wiring = Wiring(
         settings=settings,
         enriched=MemoryPublisher(),
@@ -51,6 +57,8 @@ def outputs(warehouse, definitions_store, invalidator, monkeypatch, tmp_path):
         dead_letters=MemoryPublisher(),
         open_warehouse=lambda: warehouse,
         open_definitions=open_definitions,
+        load_project_ids=known_projects,
+        close_postgres=close_nothing,
     )
     monkeypatch.setattr(wiring, "current", test_wiring)
     app.finalize()

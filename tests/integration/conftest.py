@@ -19,6 +19,7 @@ import pytest
 
 from cohortstream.localstack.processes import free_port
 from cohortstream.localstack.stack import StackPorts, down, up
+from cohortstream.projects.registry import register_projects
 from cohortstream.settings import Settings
 from cohortstream.sinks.connect import open_warehouse
 
@@ -40,8 +41,25 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture()
-def project_id():
-    return next(_project_ids)
+def own_stack(tmp_path):
+    """A stack of its own, for tests that kill parts of it or need a clean history."""
+    state_dir = tmp_path / "stack"
+    ports = StackPorts(
+        kafka=free_port(), postgres=free_port(), redis=free_port(), chdb_host=free_port()
+    )
+    up(state_dir, ports, say=lambda _: None)
+    try:
+        yield Settings.load_for(state_dir), ports
+    finally:
+        down(state_dir, say=lambda _: None)
+
+
+@pytest.fixture()
+async def project_id(stack):
+    """A registered project of this test's own."""
+    project = next(_project_ids)
+    await register_projects(stack.database_url, {project: f"test {project}"})
+    return project
 
 
 class Workers:

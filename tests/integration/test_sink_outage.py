@@ -11,8 +11,8 @@ import pytest
 
 from cohortstream.cli.producer import EventProducer
 from cohortstream.localstack.components import start_chdb_host
-from cohortstream.localstack.processes import free_port
-from cohortstream.localstack.stack import CLICKHOUSE_DATABASE, StackPorts, down, up
+from cohortstream.localstack.stack import CLICKHOUSE_DATABASE
+from cohortstream.projects.registry import register_projects
 from cohortstream.replay.dlq import replay_dead_letters
 from cohortstream.settings import STACK_FILE_NAME, Settings, read_stack_file
 from cohortstream.sinks.connect import open_warehouse
@@ -31,18 +31,6 @@ PROJECT = 7
 UUIDS_SQL = f"SELECT toString(uuid) AS uuid FROM events FINAL WHERE project_id = {PROJECT}"
 
 
-@pytest.fixture()
-def own_stack(tmp_path):
-    """A stack of its own: this test kills parts of it."""
-    state_dir = tmp_path / "stack"
-    ports = StackPorts(free_port(), free_port(), free_port(), free_port())
-    up(state_dir, ports, say=lambda _: None)
-    try:
-        yield Settings.load_for(state_dir), ports
-    finally:
-        down(state_dir, say=lambda _: None)
-
-
 def restart_chdb_host(settings: Settings, port: int) -> None:
     component = start_chdb_host(settings.state_dir, port, CLICKHOUSE_DATABASE)
     description = read_stack_file(settings.state_dir)
@@ -52,6 +40,7 @@ def restart_chdb_host(settings: Settings, port: int) -> None:
 
 async def test_clickhouse_killed_mid_stream_loses_nothing(own_stack, tmp_path):
     settings, ports = own_stack
+    await register_projects(settings.database_url, {PROJECT: "outage"})
     events = good_events(PROJECT, TOTAL, seed=11)
     expected = {e["uuid"] for e in events if "uuid" in e}
     await ensure_topics(settings)

@@ -50,6 +50,7 @@ def test_precedence_env_over_file_over_stack(tmp_path, monkeypatch):
         ({"TOPIC_PARTITIONS": "0"}, "TOPIC_PARTITIONS"),
         ({"CLICKHOUSE_URL": "mysql://x"}, "CLICKHOUSE_URL"),
         ({"SINK_BATCH_ROWS": "0"}, "SINK_BATCH_ROWS"),
+        ({"REQUIRE_REGISTERED_PROJECT": "maybe"}, "REQUIRE_REGISTERED_PROJECT"),
         ({"COHORTSTREAM_SETTINGS": "/nonexistent.toml"}, "COHORTSTREAM_SETTINGS"),
     ],
 )
@@ -73,3 +74,11 @@ def test_corrupt_stack_file_is_a_clear_error(tmp_path):
 
 def test_state_dir_only_moves_by_env(tmp_path):
     assert Settings.load_for(Path(tmp_path)).state_dir == Path(tmp_path)
+
+
+def test_booleans_parse_from_text(tmp_path):
+    base = {"COHORTSTREAM_STATE_DIR": str(tmp_path)}
+    assert Settings.load(base).require_registered_project is True
+    for text, value in (("false", False), ("0", False), ("off", False), ("TRUE", True)):
+        loaded = Settings.load({**base, "REQUIRE_REGISTERED_PROJECT": text})
+        assert loaded.require_registered_project is value

@@ -152,3 +152,19 @@ def test_missing_kafka_timestamp_falls_back_to_now():
     good = orjson.dumps({"event": "a", "distinct_id": "x", "project_id": 1})
     output = ingest_messages([message(good, b"1:x", timestamp_ms=0)], CONFIG)
     assert output.enriched[0][0]["created_at_us"] > RECEIVED_MS * 1000
+
+
+def test_events_of_unregistered_projects_are_rejected():
+    from cohortstream.projects.registry import ProjectRegistry
+
+    registry = ProjectRegistry(frozenset({1}))
+    config = IngestConfig(projects=registry)
+    raw = orjson.dumps({"event": "a", "distinct_id": "d", "project_id": 2})
+    [rejected] = route_message(raw, b"2:d", RECEIVED_MS, config).rejected
+    assert (rejected.reason, rejected.raw) == ("unknown_project", raw)
+    assert route_message(
+        raw.replace(b'"project_id":2', b'"project_id":1'), b"1:d", RECEIVED_MS, config
+    ).accepted
+    assert ProjectRegistry().knows(1) is False  # not loaded: nothing is known
+    registry.replace(frozenset({2}))
+    assert route_message(raw, b"2:d", RECEIVED_MS, config).accepted

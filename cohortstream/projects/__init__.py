@@ -1,0 +1,1 @@
+"""The project registry: which project ids the pipeline accepts."""

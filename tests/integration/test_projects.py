@@ -1,0 +1,109 @@
+"""Unknown projects are dead-lettered; registered later, their events replay into ClickHouse."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from cohortstream.cli.producer import EventProducer
+from cohortstream.sinks.connect import open_warehouse
+from cohortstream.streams.admin import ensure_topics
+from cohortstream.streams.records import DLQ_REASON
+
+from .conftest import REPO, Workers, wait_for_count
+from .kafka_io import TopicTail
+
+pytestmark = pytest.mark.integration
+
+UNREGISTERED = 424_242
+
+
+async def test_unknown_project_dead_lettered_then_registered_and_replayed(own_stack, tmp_path):
+    # A stack of its own: the shared one's dead-letter topic holds 100 MB of 2 MB letters
+    # by now, which the replay would have to read through.
+    stack, _ = own_stack
+    workers = Workers(stack, tmp_path)
+    warehouse = open_warehouse(stack)
+    try:
+        await _unknown_then_registered(stack, workers, warehouse)
+    finally:
+        workers.stop_all()
+        await warehouse.close()
+
+
+async def _unknown_then_registered(stack, workers, warehouse):
+    await ensure_topics(stack)
+    workers.start()
+    events = [
+        {
+            "event": "e",
+            "distinct_id": f"d{i}",
+            "project_id": UNREGISTERED,
+            "uuid": f"00000000-0000-4000-8000-{i:012d}",
+        }
+        for i in range(20)
+    ]
+
+    def unknown_project_letter(record) -> bool:
+        return (
+            dict(record.headers).get(DLQ_REASON) == b"unknown_project"
+            and orjson.loads(record.value).get("project_id") == UNREGISTERED
+        )
+
+    async with TopicTail(stack, stack.dead_letter_topic) as tail:
+        async with EventProducer(stack.kafka_broker, stack.events_topic) as producer:
+            for event in events:
+                key = f"{UNREGISTERED}:{event['distinct_id']}".encode()
+                await producer.send(orjson.dumps(event), key)
+        letters = await tail.wait_for(unknown_project_letter, 20, timeout_s=180)
+    assert len(letters) == 20, workers.logs()
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cohortstream.cli.main",
+            "projects",
+            "add",
+            str(UNREGISTERED),
+            "late project",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        env={"COHORTSTREAM_STATE_DIR": str(stack.state_dir), "PATH": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    await asyncio.sleep(6)  # one registry refresh in the worker
+
+    replay = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "cohortstream.cli.main",
+            "dlq",
+            "replay",
+            "--reason",
+            "unknown_project",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=180,
+        env={"COHORTSTREAM_STATE_DIR": str(stack.state_dir), "PATH": ""},
+    )
+    assert replay.returncode == 0, replay.stderr
+    assert "unknown_project: " in replay.stdout
+    await wait_for_count(
+        warehouse,
+        f"SELECT uniqExact(uuid) AS n FROM events WHERE project_id = {UNREGISTERED}",
+        20,
+        timeout_s=120,
+        workers=workers,
+    )
