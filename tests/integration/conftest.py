@@ -62,6 +62,18 @@ async def project_id(stack):
     return project
 
 
+def run_cli(settings: Settings, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`cohortstream ARGS` against the given stack, as a person would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "cohortstream.cli.main", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+        env={"COHORTSTREAM_STATE_DIR": str(settings.state_dir), "PATH": ""},
+    )
+
+
 class Workers:
     """Starts `cohortstream worker` processes and stops them after the test."""
 

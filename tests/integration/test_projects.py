@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 
 import orjson
 import pytest
@@ -14,7 +12,7 @@ from cohortstream.sinks.connect import open_warehouse
 from cohortstream.streams.admin import ensure_topics
 from cohortstream.streams.records import DLQ_REASON
 
-from .conftest import REPO, Workers, wait_for_count
+from .conftest import Workers, run_cli, wait_for_count
 from .kafka_io import TopicTail
 
 pytestmark = pytest.mark.integration
@@ -62,41 +60,12 @@ async def _unknown_then_registered(stack, workers, warehouse):
         letters = await tail.wait_for(unknown_project_letter, 20, timeout_s=180)
     assert len(letters) == 20, workers.logs()
 
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cohortstream.cli.main",
-            "projects",
-            "add",
-            str(UNREGISTERED),
-            "late project",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        env={"COHORTSTREAM_STATE_DIR": str(stack.state_dir), "PATH": ""},
-    )
+    result = run_cli(stack, "projects", "add", str(UNREGISTERED), "late project")
     assert result.returncode == 0, result.stderr
     await asyncio.sleep(6)  # one registry refresh in the worker
 
     replay = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "cohortstream.cli.main",
-            "dlq",
-            "replay",
-            "--reason",
-            "unknown_project",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=180,
-        env={"COHORTSTREAM_STATE_DIR": str(stack.state_dir), "PATH": ""},
+        run_cli, stack, "dlq", "replay", "--reason", "unknown_project", timeout=180
     )
     assert replay.returncode == 0, replay.stderr
     assert "unknown_project: " in replay.stdout
