@@ -48,6 +48,8 @@ class Settings:
     # Path of a MaxMind City database; empty: the shipped GeoLite2-City; "off": no GeoIP.
     geoip_database: str = ""
     ingest_batch_messages: int = 500
+    # Resolve distinct_ids and persons the tables lack from PostgreSQL (existing deployments).
+    person_cold_start: bool = True
     log_level: str = "info"
 
     @classmethod

@@ -3,4 +3,12 @@
 Importing this package registers every agent and timer on the app.
 """
 
-from cohortstream.agents import definitions, ingest, lifecycle, sink  # noqa: F401
+from cohortstream.agents import (  # noqa: F401
+    definitions,
+    identities,
+    ingest,
+    lifecycle,
+    person_sink,
+    persons,
+    sink,
+)

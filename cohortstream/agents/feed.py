@@ -1,4 +1,4 @@
-"""Feeding a stream of enriched batches into a BatchingSink, acking after durability."""
+"""Feeding a stream of batches (lists) into a BatchingSink, acking after durability."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ import functools
 from typing import Any
 
 from cohortstream.sinks.batching import BatchingSink
-from cohortstream.streams.records import EnrichedEvent
 
 SINK_TAKE_MESSAGES = 100
 SINK_TAKE_WITHIN_S = 0.25
 
 
-async def feed_sink(stream: Any, sink: BatchingSink[EnrichedEvent]) -> None:
+async def feed_sink(stream: Any, sink: BatchingSink[Any]) -> None:
     """noack_take leaves acking to the sink: each source message is acked once its
     events are durably written (or dead-lettered). A message carries many events,
     so the sink's threshold is checked after each message, not each take."""

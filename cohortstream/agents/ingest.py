@@ -1,4 +1,5 @@
-"""ingest_events: capture payloads in, enriched batches and dead letters out."""
+"""ingest_events: capture payloads in; enriched batches (with persons), identity and
+person commands, and dead letters out."""
 
 from __future__ import annotations
 
@@ -8,13 +9,19 @@ from typing import Any
 import orjson
 
 from cohortstream.agents import wiring
+from cohortstream.agents.cold_start import cold_distinct_ids
+from cohortstream.agents.outbox import publish_outbox
 from cohortstream.ingestion.batch import IngestOutput, SourceMessage, ingest_messages
 from cohortstream.ingestion.config import IngestConfig
 from cohortstream.retry import retry
 from cohortstream.streams.app import app, events_topic, settings
 from cohortstream.streams.dead_letters import send_dead_letter
 from cohortstream.streams.publishers import publish_durably
+from cohortstream.streams.records import EnrichedEvent
 from cohortstream.streams.wiring import STORE_START
+from cohortstream.tables.commands import Outbox
+from cohortstream.tables.faust_tables import identities
+from cohortstream.tables.identities import resolve_event
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +46,31 @@ async def ingest_events(stream: Any) -> None:
             [source_message(event) for event in events],
             config,
         )
+        persons_outbox = await resolve_persons(output)
         await publish(output)
+        await publish_outbox(persons_outbox)
+
+
+async def resolve_persons(output: IngestOutput) -> Outbox:
+    """Every accepted event gets its person; identity changes become commands."""
+    accepted = [event for events in output.enriched.values() for event in events]
+    keys = [(event["project_id"], event["distinct_id"]) for event in accepted]
+    cold = await cold_distinct_ids(identities, keys)
+    outbox = Outbox()
+    for event in accepted:
+        try:
+            resolve_event(identities, dict_of(event), cold, outbox)
+        except Exception as exc:  # a bug: keep the event (with its default person) and go on
+            log.exception("person resolution failed for event %s", event["uuid"])
+            event["warnings"] = [
+                *event["warnings"],
+                {"code": "person_resolution_failed", "detail": f"{type(exc).__name__}: {exc}"},
+            ]
+    return outbox
+
+
+def dict_of(event: EnrichedEvent) -> dict[str, Any]:
+    return event  # type: ignore[return-value]  # a TypedDict is a dict at run time
 
 
 async def refresh_projects() -> None:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from cohortstream.sinks.connect import open_warehouse
 from cohortstream.sinks.postgres import PostgresConnections
-from cohortstream.streams.app import dead_letter_topic, enriched_topic, events_topic, settings
+from cohortstream.streams.app import (
+    dead_letter_topic,
+    enriched_topic,
+    events_topic,
+    identity_commands_topic,
+    person_changes_topic,
+    person_commands_topic,
+    settings,
+)
 from cohortstream.streams.publishers import TopicPublisher
 from cohortstream.streams.wiring import Wiring
 
@@ -19,4 +27,8 @@ current = Wiring(
     open_definitions=postgres.definitions,
     load_project_ids=postgres.project_ids,
     close_postgres=postgres.close,
+    identity_commands=TopicPublisher(identity_commands_topic),
+    person_commands=TopicPublisher(person_commands_topic),
+    person_changes=TopicPublisher(person_changes_topic),
+    open_person_store=postgres.person_store,
 )

@@ -15,6 +15,7 @@ from cohortstream.settings import Settings
 from cohortstream.sinks.definitions_sink import CacheInvalidator, RedisInvalidator
 from cohortstream.sinks.definitions_store import DefinitionsStore, PostgresDefinitionsStore
 from cohortstream.sinks.migrate import migrate_postgres
+from cohortstream.sinks.person_store import PersonStore, PostgresPersonStore
 
 log = logging.getLogger(__name__)
 
@@ -58,3 +59,6 @@ class PostgresConnections:
         """The production definitions store (PostgreSQL) and cache invalidator (Redis)."""
         client = redis.from_url(self.settings.redis_url)
         return PostgresDefinitionsStore(await self.pool()), RedisInvalidator(client), client.aclose
+
+    async def person_store(self) -> PersonStore:
+        return PostgresPersonStore(await self.pool())

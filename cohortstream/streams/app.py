@@ -8,8 +8,11 @@ from cohortstream.settings import Settings
 from cohortstream.streams import codec, transport  # noqa: F401 - registers both
 from cohortstream.streams.records import MAX_MESSAGE_BYTES
 
-# Internal topics: JSON lists of EnrichedEvent, one message per source partition and batch.
-ENRICHED_TOPIC = "events_enriched"
+# Internal topics: JSON lists, one message per destination partition and batch.
+ENRICHED_TOPIC = "events_enriched"  # EnrichedEvent, partitioned like the events topic
+IDENTITY_COMMANDS_TOPIC = "identity_commands"  # partitioned by project:distinct_id
+PERSON_COMMANDS_TOPIC = "person_commands"  # partitioned by project:person_id
+PERSON_CHANGES_TOPIC = "person_changes"  # rows for the persons sink
 
 settings = Settings.load()
 transport.fetch_max_wait_ms = settings.consumer_fetch_max_wait_ms
@@ -43,3 +46,14 @@ enriched_topic = app.topic(
 dead_letter_topic = app.topic(
     settings.dead_letter_topic, partitions=settings.topic_partitions, internal=True
 )
+
+
+def _internal(name: str) -> faust.TopicT:
+    return app.topic(
+        name, partitions=settings.topic_partitions, internal=True, value_serializer="orjson"
+    )
+
+
+identity_commands_topic = _internal(IDENTITY_COMMANDS_TOPIC)
+person_commands_topic = _internal(PERSON_COMMANDS_TOPIC)
+person_changes_topic = _internal(PERSON_CHANGES_TOPIC)

@@ -22,3 +22,17 @@ class OrjsonCodec(codecs.Codec):
 
 
 codecs.register("orjson", OrjsonCodec())
+
+
+class TextCodec(codecs.Codec):
+    """UTF-8 text keys that come back as ``str`` (``raw`` would return bytes after a
+    changelog recovery, and a str lookup would then miss every recovered key)."""
+
+    def _dumps(self, obj: Any) -> bytes:
+        return obj if isinstance(obj, bytes) else str(obj).encode()
+
+    def _loads(self, s: bytes) -> Any:
+        return s.decode()
+
+
+codecs.register("text", TextCodec())

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cohortstream.retry import RetryPolicy, retry
 from cohortstream.settings import Settings
@@ -14,6 +15,8 @@ from cohortstream.sinks.definitions_sink import CacheInvalidator, make_definitio
 from cohortstream.sinks.definitions_store import DefinitionsStore
 from cohortstream.sinks.event_sink import make_event_sink
 from cohortstream.sinks.migrate import migrate
+from cohortstream.sinks.person_sink import make_person_sink
+from cohortstream.sinks.person_store import PersonStore
 from cohortstream.sinks.warehouse import Warehouse
 from cohortstream.streams.publishers import Publisher
 from cohortstream.streams.records import EnrichedEvent
@@ -39,6 +42,12 @@ class Wiring:
     ]
     load_project_ids: Callable[[], Awaitable[frozenset[int]]]
     close_postgres: Callable[[], Awaitable[None]]
+    identity_commands: Publisher
+    person_commands: Publisher
+    person_changes: Publisher
+    open_person_store: Callable[[], Awaitable[PersonStore]]
+    _person_store: PersonStore | None = field(default=None, repr=False)
+    _person_sink: BatchingSink[dict[str, Any]] | None = field(default=None, repr=False)
     _event_sink: BatchingSink[EnrichedEvent] | None = field(default=None, repr=False)
     _definitions_sink: BatchingSink[EnrichedEvent] | None = field(default=None, repr=False)
     _warehouse: Warehouse | None = field(default=None, repr=False)
@@ -88,6 +97,28 @@ class Wiring:
             )
         return self._definitions_sink
 
+    async def person_store(self) -> PersonStore:
+        """Persons in PostgreSQL: cold-start lookups and the persons sink; waits for it."""
+        async with self._lock:
+            if self._person_store is None:
+                self._person_store = await retry(
+                    STORE_START, self.open_person_store, "PostgreSQL connect"
+                )
+            return self._person_store
+
+    async def person_sink(self) -> BatchingSink[dict[str, Any]]:
+        if self._person_sink is None:
+            warehouse = await self.warehouse()
+            store = await self.person_store()
+            self._person_sink = make_person_sink(
+                warehouse,
+                store,
+                self.dead_letters,
+                max_rows=self.settings.sink_batch_rows,
+                max_age_s=self.settings.sink_flush_seconds,
+            )
+        return self._person_sink
+
     async def close(self) -> None:
         """Write what is buffered and release connections (worker shutdown)."""
         for sink in self.started_sinks():
@@ -96,11 +127,13 @@ class Wiring:
             await self._warehouse.close()
             self._warehouse = None
             self._event_sink = None
+            self._person_sink = None
         if self._close_definitions is not None:
             await self._close_definitions()
             self._close_definitions = None
             self._definitions_sink = None
         await self.close_postgres()
 
-    def started_sinks(self) -> list[BatchingSink[EnrichedEvent]]:
-        return [s for s in (self._event_sink, self._definitions_sink) if s is not None]
+    def started_sinks(self) -> list[BatchingSink[Any]]:
+        sinks = (self._event_sink, self._definitions_sink, self._person_sink)
+        return [s for s in sinks if s is not None]

@@ -1,5 +1,7 @@
 """Agents under Faust's in-memory test_context, wired to in-memory outputs."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from cohortstream import agents  # noqa: F401 - registers agents
@@ -7,10 +9,13 @@ from cohortstream.agents import wiring
 from cohortstream.settings import Settings
 from cohortstream.sinks.definitions_sink import MemoryInvalidator
 from cohortstream.sinks.definitions_store import MemoryDefinitionsStore
+from cohortstream.sinks.person_store import MemoryPersonStore
 from cohortstream.sinks.warehouse import MemoryWarehouse
 from cohortstream.streams.app import app
 from cohortstream.streams.publishers import MemoryPublisher
 from cohortstream.streams.wiring import Wiring
+from cohortstream.tables.faust_tables import identities, persons
+from cohortstream.tables.keys import partition_for
 
 
 @pytest.fixture()
@@ -29,7 +34,31 @@ def invalidator():
 
 
 @pytest.fixture()
-def outputs(warehouse, definitions_store, invalidator, monkeypatch, tmp_path):
+def changelog(monkeypatch):
+    """Table writes as (table, partition, key, value): the producer is not started under
+    test_context, and Faust's partitioner needs it; ours picks the same partition."""
+    written = []
+    for table in (identities, persons):
+
+        def send(partition, key, value, *args, _table=table, **kwargs):
+            partition = partition_for(key, _table.partitions)
+            written.append((_table.name, partition, key, value))
+            return SimpleNamespace(message=SimpleNamespace(partition=partition))
+
+        monkeypatch.setattr(table, "send_changelog", send)
+        table.data.clear()
+    return written
+
+
+@pytest.fixture()
+def person_store():
+    return MemoryPersonStore()
+
+
+@pytest.fixture()
+def outputs(
+    warehouse, definitions_store, invalidator, person_store, changelog, monkeypatch, tmp_path
+):
     settings = Settings.load(
         {
             "COHORTSTREAM_STATE_DIR": str(tmp_path),
@@ -50,6 +79,9 @@ def outputs(warehouse, definitions_store, invalidator, monkeypatch, tmp_path):
     async def close_nothing():
         return None
 
+    async def open_person_store():
+        return person_store
+
     test_wiring = Wiring(
         settings=settings,
         enriched=MemoryPublisher(),
@@ -59,6 +91,10 @@ def outputs(warehouse, definitions_store, invalidator, monkeypatch, tmp_path):
         open_definitions=open_definitions,
         load_project_ids=known_projects,
         close_postgres=close_nothing,
+        identity_commands=MemoryPublisher(),
+        person_commands=MemoryPublisher(),
+        person_changes=MemoryPublisher(),
+        open_person_store=open_person_store,
     )
     monkeypatch.setattr(wiring, "current", test_wiring)
     app.finalize()

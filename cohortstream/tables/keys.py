@@ -1,0 +1,24 @@
+"""Table keys and the partitions they live in.
+
+Keys are the text the producers send, and partitions follow Kafka's default
+(murmur2) partitioner, so a key written to a table with ``use_partitioner``
+lands in the partition of the topic record carrying the same key.
+"""
+
+from __future__ import annotations
+
+from aiokafka.partitioner import murmur2
+
+
+def identity_key(project_id: int, distinct_id: str) -> str:
+    """The ingestion partitioning: one distinct_id of one project."""
+    return f"{project_id}:{distinct_id}"
+
+
+def person_key(project_id: int, person_id: str) -> str:
+    return f"{project_id}:{person_id}"
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """What aiokafka's DefaultPartitioner picks for this key."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions

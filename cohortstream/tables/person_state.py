@@ -1,0 +1,174 @@
+"""One person's state and the rules that change it: property updates and merges.
+
+Property updates follow event time: each key remembers the (timestamp, event
+uuid) that last wrote it, and an update older than that loses. Applying the
+same event twice, or two events in either order, therefore ends in the same
+state, which is what at-least-once delivery and cross-partition races need.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+# How a key got its current value (or lost it): decides precedence on later writes and merges.
+SET = "set"
+SET_ONCE = "once"
+UNSET = "unset"
+
+# [timestamp_us, event uuid, origin]
+Stamp = list[Any]
+
+
+class PersonState(TypedDict, total=False):
+    """The value of the persons table. ``forward`` marks a person merged away:
+    commands for it go on to that person, and ``moved`` keeps what it handed
+    over so the hand-over can be re-sent if the first one was lost."""
+
+    project_id: int
+    id: str
+    properties: dict[str, Any]
+    set_at: dict[str, Stamp]
+    version: int
+    is_identified: bool
+    created_at_us: int
+    distinct_ids: dict[str, int]  # distinct_id -> mapping version
+    merged: dict[str, int]  # person ids merged into this one -> override version
+    deleted: bool
+    forward: str
+    moved: PersonState
+    incoming_wins: bool  # how ``moved`` was handed over
+    kind: str
+
+
+def new_person(project_id: int, person_id: str, created_at_us: int) -> PersonState:
+    return PersonState(
+        project_id=project_id,
+        id=person_id,
+        properties={},
+        set_at={},
+        version=0,
+        is_identified=False,
+        created_at_us=created_at_us,
+        distinct_ids={},
+        merged={},
+    )
+
+
+def revived(tombstone: PersonState, created_at_us: int) -> PersonState:
+    """A deleted (or never seen) person starting over; versions keep counting up."""
+    fresh = new_person(tombstone["project_id"], tombstone["id"], created_at_us)
+    fresh["version"] = tombstone.get("version", 0) + 1
+    return fresh
+
+
+def is_live(state: PersonState | None) -> bool:
+    return state is not None and not state.get("deleted") and "forward" not in state
+
+
+def _newer(stamp: tuple[int, str], than: Stamp) -> bool:
+    return stamp >= (than[0], than[1])
+
+
+def apply_set(state: PersonState, values: dict[str, Any], stamp: tuple[int, str]) -> bool:
+    """``$set``: newest event wins; beats any ``$set_once``. Returns whether a value changed."""
+    changed = False
+    for key, value in values.items():
+        previous = state["set_at"].get(key)
+        if previous is not None and previous[2] != SET_ONCE and not _newer(stamp, previous):
+            continue
+        state["set_at"][key] = [stamp[0], stamp[1], SET]
+        if key not in state["properties"] or state["properties"][key] != value:
+            state["properties"][key] = value
+            changed = True
+    return changed
+
+
+def apply_set_once(state: PersonState, values: dict[str, Any], stamp: tuple[int, str]) -> bool:
+    """``$set_once``: only where the key holds no value, or holds a later ``$set_once``'s
+    (the earliest by event time is kept)."""
+    changed = False
+    for key, value in values.items():
+        previous = state["set_at"].get(key)
+        if previous is not None:
+            if previous[2] == SET:
+                continue
+            if previous[2] == SET_ONCE and _newer(stamp, previous):
+                continue
+            if previous[2] == UNSET and not _newer(stamp, previous):
+                continue
+        state["set_at"][key] = [stamp[0], stamp[1], SET_ONCE]
+        if key not in state["properties"] or state["properties"][key] != value:
+            state["properties"][key] = value
+            changed = True
+    return changed
+
+
+def apply_unset(state: PersonState, keys: list[str], stamp: tuple[int, str]) -> bool:
+    """``$unset``: removes keys written before it; remembered so older writes stay removed."""
+    changed = False
+    for key in keys:
+        previous = state["set_at"].get(key)
+        if previous is not None and not _newer(stamp, previous):
+            continue
+        state["set_at"][key] = [stamp[0], stamp[1], UNSET]
+        if key in state["properties"]:
+            del state["properties"][key]
+            changed = True
+    return changed
+
+
+def merge_into(
+    target: PersonState, incoming: PersonState, *, incoming_wins: bool, identified: bool
+) -> None:
+    """Fold ``incoming`` (a person merged away) into ``target``, in place.
+
+    Properties: the winner's values take precedence, except that where both
+    sides hold a ``$set_once`` value the earlier one stays. ``identified``: the
+    merge came from ``$identify``/``$create_alias``, which identifies the result.
+    """
+    winner, loser = (incoming, target) if incoming_wins else (target, incoming)
+    properties = dict(loser["properties"])
+    set_at = dict(loser["set_at"])
+    for key, stamp in winner["set_at"].items():
+        theirs = set_at.get(key)
+        if (
+            theirs is not None
+            and stamp[2] == SET_ONCE
+            and theirs[2] == SET_ONCE
+            and (theirs[0], theirs[1]) < (stamp[0], stamp[1])
+        ):
+            continue  # both $set_once: the loser's is earlier and stays
+        set_at[key] = stamp
+        if key in winner["properties"]:
+            properties[key] = winner["properties"][key]
+        else:
+            properties.pop(key, None)
+    target["properties"] = properties
+    target["set_at"] = set_at
+    target["is_identified"] = (
+        target["is_identified"] or incoming.get("is_identified", False) or identified
+    )
+    target["created_at_us"] = min(target["created_at_us"], incoming["created_at_us"])
+    distinct_ids = dict(target["distinct_ids"])
+    for distinct_id, version in incoming["distinct_ids"].items():
+        distinct_ids[distinct_id] = max(distinct_ids.get(distinct_id, -1), version + 1)
+    target["distinct_ids"] = distinct_ids
+    merged = dict(target["merged"])
+    merged[incoming["id"]] = max(merged.get(incoming["id"], 0), 1)
+    for person_id, version in incoming["merged"].items():
+        merged[person_id] = max(merged.get(person_id, 0), version + 1)
+    target["merged"] = merged
+    target["version"] += 1
+
+
+def public_view(state: PersonState) -> dict[str, Any]:
+    """What the web view and the sinks show of a live person."""
+    return {
+        "project_id": state["project_id"],
+        "person_id": state["id"],
+        "distinct_ids": sorted(state["distinct_ids"]),
+        "properties": state["properties"],
+        "is_identified": state["is_identified"],
+        "version": state["version"],
+        "created_at_us": state["created_at_us"],
+    }

@@ -1,0 +1,384 @@
+"""The person stage: one command at a time against the persons table.
+
+A person merged away keeps a forwarding tombstone, so every command still
+addressed to it reaches the person that absorbed it. Merges never form
+cycles: state always flows from the larger person id into the smaller, so
+forwarding chains strictly descend and end (merges of merges converge). Which
+side's property values win is carried separately (``incoming_wins``), so the
+semantic winner of ``$identify`` keeps precedence whichever id survives.
+
+Every step is idempotent: re-applying a command (at-least-once delivery)
+re-sends what it sent before and changes no state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+from cohortstream.tables.commands import ALIAS, IDENTIFY, MERGE_DANGEROUSLY, Command, Outbox
+from cohortstream.tables.keys import person_key
+from cohortstream.tables.person_state import (
+    PersonState,
+    apply_set,
+    apply_set_once,
+    apply_unset,
+    is_live,
+    merge_into,
+    new_person,
+    revived,
+)
+
+PersonTable = MutableMapping[str, PersonState]
+
+
+def handle_person_command(table: PersonTable, command: Command, outbox: Outbox) -> None:
+    """Apply one command; what it causes elsewhere goes to ``outbox``."""
+    key = person_key(command["project_id"], command["person_id"])
+    state = table.get(key)
+    if state is not None and "forward" in state:
+        if command["op"] == "union":
+            _resend_hand_over(state, outbox)
+            _union_step(command, state["id"], state["forward"], outbox)
+        else:
+            outbox.person_commands.append(
+                {**command, "person_id": state["forward"], "forwarded": True}
+            )
+        return
+    handler = _HANDLERS.get(command["op"])
+    if handler is None:
+        outbox.rows.append(_warning(command, "unknown_person_command", f"op {command['op']!r}"))
+        return
+    handler(table, key, state, command, outbox)
+
+
+def _live_or_new(state: PersonState | None, command: Command, created_at_us: int) -> PersonState:
+    if state is None:
+        return new_person(command["project_id"], command["person_id"], created_at_us)
+    if state.get("deleted"):
+        return revived(state, created_at_us)
+    return state
+
+
+def _on_event(
+    table: PersonTable, key: str, state: PersonState | None, command: Command, outbox: Outbox
+) -> None:
+    timestamp_us = command["timestamp_us"]
+    person = _live_or_new(state, command, timestamp_us)
+    created = person is not state
+    stamp = (timestamp_us, command["uuid"])
+    changed = created
+    changed |= _attach(person, command, outbox)
+    if command.get("set"):
+        changed |= apply_set(person, command["set"], stamp)
+    if command.get("set_once"):
+        changed |= apply_set_once(person, command["set_once"], stamp)
+    if command.get("unset"):
+        changed |= apply_unset(person, command["unset"], stamp)
+    if command.get("identify") and not person["is_identified"]:
+        person["is_identified"] = True
+        changed = True
+    if timestamp_us < person["created_at_us"]:
+        person["created_at_us"] = timestamp_us
+        changed = True
+    if command.get("delete"):
+        _delete(table, key, person, outbox)
+        return
+    if changed and not created:
+        person["version"] += 1
+    # Stamps may move without a visible change; the table keeps them either way.
+    table[key] = person
+    if changed:
+        outbox.rows.append(person_row(person))
+
+
+def _attach(person: PersonState, command: Command, outbox: Outbox) -> bool:
+    """Record the command's distinct_id. Arriving through a forward means the
+    identity stage still maps it to a merged-away person: re-point it here."""
+    distinct_id = command["distinct_id"]
+    version = command.get("version", 0)
+    known = person["distinct_ids"].get(distinct_id)
+    if known is not None and known >= version:
+        return False
+    if command.get("forwarded"):
+        version += 1
+        outbox.identity_commands.append(_repoint(person, distinct_id, version))
+    person["distinct_ids"] = {**person["distinct_ids"], distinct_id: version}
+    outbox.rows.append(distinct_id_row(person, distinct_id, version))
+    return True
+
+
+def _on_attach(
+    table: PersonTable, key: str, state: PersonState | None, command: Command, outbox: Outbox
+) -> None:
+    person = _live_or_new(state, command, command.get("timestamp_us", 0))
+    created = person is not state
+    changed = _attach(person, command, outbox)
+    if changed and command.get("kind") in (IDENTIFY, ALIAS):
+        person["is_identified"] = True
+    if changed or created:
+        if not created:
+            person["version"] += 1
+        table[key] = person
+        outbox.rows.append(person_row(person))
+
+
+def _on_merge(
+    table: PersonTable, key: str, state: PersonState | None, command: Command, outbox: Outbox
+) -> None:
+    """This person (the source side) is asked to merge into ``winner``'s person."""
+    if command["winner"] == command["person_id"]:
+        return
+    # An identified source refuses, unless both sides turn out to be one person
+    # already: only the union's walk to both roots can tell, so it carries the refusal.
+    refuse = (
+        is_live(state)
+        and state is not None
+        and state["is_identified"]
+        and command["kind"] != MERGE_DANGEROUSLY
+    )
+    _union_step(
+        {**command, "refuse": refuse},
+        command["person_id"],
+        command["person_id"],
+        outbox,
+        loser_side=True,
+    )
+
+
+def _union_step(
+    command: Command,
+    was: str,
+    now: str,
+    outbox: Outbox,
+    *,
+    loser_side: bool | None = None,
+) -> None:
+    """Send the union of the pair on to the larger id, with ``was`` resolved to ``now``."""
+    if loser_side is None:
+        loser, winner = command["loser"], command["winner"]
+        loser = now if loser == was else loser
+        winner = now if winner == was else winner
+    else:
+        loser, winner = now, command["winner"]
+    if loser == winner:
+        return
+    outbox.person_commands.append(
+        {
+            "op": "union",
+            "project_id": command["project_id"],
+            "person_id": max(loser, winner),
+            "loser": loser,
+            "winner": winner,
+            "kind": command["kind"],
+            "uuid": command.get("uuid"),
+            "distinct_id": command.get("distinct_id"),
+            "refuse": command.get("refuse", False),
+        }
+    )
+
+
+def _on_union(
+    table: PersonTable, key: str, state: PersonState | None, command: Command, outbox: Outbox
+) -> None:
+    """This person is the larger of the pair and a root: hand its state to the smaller."""
+    me = command["person_id"]
+    other = command["winner"] if command["loser"] == me else command["loser"]
+    if other == me:
+        return
+    if command.get("refuse"):
+        # Two persons for real (a root's smaller partner cannot lead back to it).
+        outbox.rows.append(
+            _warning(
+                command,
+                "cannot_merge_already_identified",
+                f"the person of {command['loser']} is already identified; "
+                f"$merge_dangerously merges it into {command['winner']}",
+            )
+        )
+        return
+    if state is None or state.get("deleted"):
+        # Known to the identity stage only (its first event is still on the way):
+        # an empty person hands over nothing but its id.
+        state = _live_or_new(state, command, 2**62)
+    moved: PersonState = {**state}
+    incoming_wins = command["winner"] == me
+    table[key] = {
+        "project_id": state["project_id"],
+        "id": me,
+        "version": state["version"] + 1,
+        "forward": other,
+        "moved": moved,
+        "incoming_wins": incoming_wins,
+        "kind": command["kind"],
+    }
+    _send_hand_over(moved, other, incoming_wins=incoming_wins, kind=command["kind"], outbox=outbox)
+    outbox.rows.append(deleted_person_row(state, state["version"] + 1))
+
+
+def _send_hand_over(
+    moved: PersonState, to: str, *, incoming_wins: bool, kind: str, outbox: Outbox
+) -> None:
+    outbox.person_commands.append(
+        {
+            "op": "absorb",
+            "project_id": moved["project_id"],
+            "person_id": to,
+            "state": moved,
+            "incoming_wins": incoming_wins,
+            "kind": kind,
+        }
+    )
+
+
+def _resend_hand_over(tombstone: PersonState, outbox: Outbox) -> None:
+    """The first hand-over may have died with its worker; the receiver drops repeats."""
+    moved = tombstone.get("moved")
+    if moved is not None:
+        _send_hand_over(
+            moved,
+            tombstone["forward"],
+            incoming_wins=tombstone.get("incoming_wins", False),
+            kind=tombstone.get("kind", MERGE_DANGEROUSLY),
+            outbox=outbox,
+        )
+
+
+def _on_absorb(
+    table: PersonTable, key: str, state: PersonState | None, command: Command, outbox: Outbox
+) -> None:
+    incoming: PersonState = command["state"]
+    person = _live_or_new(state, command, incoming["created_at_us"])
+    if incoming["id"] in person["merged"]:
+        _announce_absorbed(person, incoming, outbox)  # a repeat: re-send, change nothing
+        return
+    merge_into(
+        person,
+        incoming,
+        incoming_wins=command["incoming_wins"],
+        identified=command["kind"] in (IDENTIFY, ALIAS),
+    )
+    table[key] = person
+    _announce_absorbed(person, incoming, outbox)
+    outbox.rows.append(person_row(person))
+
+
+def _announce_absorbed(person: PersonState, incoming: PersonState, outbox: Outbox) -> None:
+    for distinct_id in incoming["distinct_ids"]:
+        version = person["distinct_ids"].get(distinct_id)
+        if version is None:
+            continue  # deleted since
+        outbox.identity_commands.append(_repoint(person, distinct_id, version))
+        outbox.rows.append(distinct_id_row(person, distinct_id, version))
+    for old_person_id in (incoming["id"], *incoming["merged"]):
+        version = person["merged"].get(old_person_id)
+        if version is not None:
+            outbox.rows.append(
+                {
+                    "table": "overrides",
+                    "project_id": person["project_id"],
+                    "old_person_id": old_person_id,
+                    "override_person_id": person["id"],
+                    "version": version,
+                }
+            )
+
+
+def _on_delete(
+    table: PersonTable, key: str, state: PersonState | None, command: Command, outbox: Outbox
+) -> None:
+    if is_live(state) and state is not None:
+        _delete(table, key, state, outbox)
+
+
+def _delete(table: PersonTable, key: str, person: PersonState, outbox: Outbox) -> None:
+    version = person["version"] + 1
+    for distinct_id, mapping_version in person["distinct_ids"].items():
+        outbox.identity_commands.append(
+            {
+                "op": "unlink",
+                "project_id": person["project_id"],
+                "distinct_id": distinct_id,
+                "version": mapping_version + 1,
+            }
+        )
+        outbox.rows.append(
+            distinct_id_row(person, distinct_id, mapping_version + 1, is_deleted=True)
+        )
+    table[key] = {
+        "project_id": person["project_id"],
+        "id": person["id"],
+        "version": version,
+        "deleted": True,
+    }
+    outbox.rows.append(deleted_person_row(person, version))
+
+
+def _repoint(person: PersonState, distinct_id: str, version: int) -> Command:
+    return {
+        "op": "repoint",
+        "project_id": person["project_id"],
+        "distinct_id": distinct_id,
+        "person_id": person["id"],
+        "version": version,
+    }
+
+
+def person_row(person: PersonState) -> dict[str, Any]:
+    return {
+        "table": "persons",
+        "project_id": person["project_id"],
+        "id": person["id"],
+        "properties": person["properties"],
+        "is_identified": person["is_identified"],
+        "created_at_us": person["created_at_us"],
+        "version": person["version"],
+        "is_deleted": False,
+    }
+
+
+def deleted_person_row(person: PersonState, version: int) -> dict[str, Any]:
+    return {
+        "table": "persons",
+        "project_id": person["project_id"],
+        "id": person["id"],
+        "properties": {},
+        "is_identified": False,
+        "created_at_us": person.get("created_at_us", 0),
+        "version": version,
+        "is_deleted": True,
+    }
+
+
+def distinct_id_row(
+    person: PersonState, distinct_id: str, version: int, *, is_deleted: bool = False
+) -> dict[str, Any]:
+    return {
+        "table": "distinct_ids",
+        "project_id": person["project_id"],
+        "distinct_id": distinct_id,
+        "person_id": person["id"],
+        "version": version,
+        "is_deleted": is_deleted,
+    }
+
+
+def _warning(command: Command, code: str, detail: str) -> dict[str, Any]:
+    return {
+        "table": "warnings",
+        "project_id": command["project_id"],
+        "event_uuid": command.get("uuid"),
+        "distinct_id": command.get("distinct_id") or "",
+        "code": code,
+        "detail": detail,
+    }
+
+
+_HANDLERS: dict[str, Any] = {
+    "event": _on_event,
+    "attach": _on_attach,
+    "merge": _on_merge,
+    "union": _on_union,
+    "absorb": _on_absorb,
+    "delete": _on_delete,
+}

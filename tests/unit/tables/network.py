@@ -1,0 +1,71 @@
+"""The person protocol on a simulated network: partitions as FIFO queues, delivered
+in a random order across partitions (as Kafka does), with random redelivery."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from cohortstream.tables.commands import Outbox
+from cohortstream.tables.identities import handle_identity_command, resolve_event
+from cohortstream.tables.keys import identity_key, partition_for
+from cohortstream.tables.person_state import is_live
+from cohortstream.tables.persons import handle_person_command
+
+
+@dataclass
+class Network:
+    partitions: int = 8
+    redelivery: float = 0.0
+    seed: int = 0
+    identities: dict[str, list[Any]] = field(default_factory=dict)
+    persons: dict[str, Any] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    queues: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
+    delivered: int = 0
+
+    def __post_init__(self) -> None:
+        self.random = random.Random(self.seed)
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        key = identity_key(event["project_id"], event["distinct_id"])
+        self._queue("events", partition_for(key, self.partitions)).append(event)
+
+    def _queue(self, stage: str, partition: int) -> list[dict[str, Any]]:
+        return self.queues.setdefault((stage, partition), [])
+
+    def _route(self, outbox: Outbox) -> None:
+        for partition, commands in outbox.identity_batches(self.partitions).items():
+            self._queue("identity", partition).extend(commands)
+        for partition, commands in outbox.person_batches(self.partitions).items():
+            self._queue("person", partition).extend(commands)
+        self.rows.extend(outbox.rows)
+
+    def step(self) -> bool:
+        ready = [name for name, queue in self.queues.items() if queue]
+        if not ready:
+            return False
+        stage, partition = self.random.choice(ready)
+        queue = self.queues[(stage, partition)]
+        message = queue.pop(0)
+        if self.random.random() < self.redelivery:
+            queue.append(dict(message))  # delivered again later, as after a restart
+        outbox = Outbox()
+        if stage == "events":
+            resolve_event(self.identities, {**message, "warnings": []}, {}, outbox)
+        elif stage == "identity":
+            handle_identity_command(self.identities, message, {}, outbox)
+        else:
+            handle_person_command(self.persons, message, outbox)
+        self._route(outbox)
+        self.delivered += 1
+        return True
+
+    def run(self, limit: int = 10_000_000) -> None:
+        while self.step():
+            if self.delivered > limit:
+                raise AssertionError("the network did not quiesce")
+
+    def live_persons(self) -> list[dict[str, Any]]:
+        return [state for state in self.persons.values() if is_live(state)]
