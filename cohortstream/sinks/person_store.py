@@ -8,15 +8,18 @@ redelivered or reordered batches change nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import asyncpg
 import orjson
 
 from cohortstream.tables.person_state import PersonState, new_person
 
 Row = dict[str, Any]
+DEADLOCK_ATTEMPTS = 5
 IdentityKey = tuple[int, str]
 
 
@@ -99,6 +102,18 @@ class PostgresPersonStore:
         self.pool = pool
 
     async def write(self, persons: list[Row], distinct_ids: list[Row]) -> None:
+        # Two workers' batches may touch one row from both sides (a merge deletes
+        # here what it upserts there): PostgreSQL breaks the deadlock, we go again.
+        for attempt in range(DEADLOCK_ATTEMPTS):
+            try:
+                await self._write(persons, distinct_ids)
+                return
+            except asyncpg.DeadlockDetectedError:
+                if attempt == DEADLOCK_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
+
+    async def _write(self, persons: list[Row], distinct_ids: list[Row]) -> None:
         persons = newest(persons, "project_id", "id")
         distinct_ids = newest(distinct_ids, "project_id", "distinct_id")
         live = [p for p in persons if not p["is_deleted"]]

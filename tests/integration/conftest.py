@@ -81,12 +81,14 @@ class Workers:
         self.settings = settings
         self.log_dir = log_dir
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.web_ports: list[int] = []
 
     def start(self) -> subprocess.Popen[bytes]:
+        self.web_ports.append(free_port())
         env = {
             **os.environ,
             "COHORTSTREAM_STATE_DIR": str(self.settings.state_dir),
-            "WEB_PORT": str(free_port()),
+            "WEB_PORT": str(self.web_ports[-1]),
             "SINK_FLUSH_SECONDS": "1",
         }
         log = self.log_dir / f"worker-{len(self.processes)}.log"

@@ -1,0 +1,1 @@
+"""Faust web views: JSON over HTTP, each answered by the worker that owns the key."""
