@@ -10,6 +10,8 @@ QUIET_LIBRARIES = {
     "aiokafka": logging.WARNING,
     "kafka": logging.WARNING,
     "faust": logging.INFO,
+    # Warns each time a batch of table writes fills its send buffer, i.e. all the time.
+    "faust.transport.producer": logging.ERROR,
     "mode": logging.INFO,
     "aiohttp.access": logging.WARNING,
     "urllib3": logging.WARNING,

@@ -76,11 +76,12 @@ async def test_two_workers_end_with_the_oracles_persons_everywhere(
 
     connection = await asyncpg.connect(stack.database_url)
     try:
+        want = {g: (p.properties, p.is_identified) for g, p in expected.items()}
         deadline = time.monotonic() + 240
         stored: dict[frozenset, dict] = {}
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline:  # until quiescent: groups, then their properties
             stored = await postgres_persons(connection, project_id)
-            if set(stored) == set(expected):
+            if {g: (r["properties"], r["is_identified"]) for g, r in stored.items()} == want:
                 break
             await asyncio.sleep(1)
         assert set(stored) == set(expected), workers.logs()[-4000:]
