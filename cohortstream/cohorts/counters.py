@@ -1,0 +1,101 @@
+"""Per-person event counters sized by what the criteria need, whatever the event volume.
+
+A counter belongs to one *spec*: an event name plus its ``where`` filters.
+It keeps the K latest occurrence times (seconds, sorted) and a total capped
+at C, where K and C are the most any condition on that spec needs:
+
+- ``exists``/``not_exists`` within W: the latest time (K = 1);
+- ``count op N`` within W: the N + 1 latest times are enough to tell every
+  operator at any moment (K = N + 1);
+- without a window: the total, capped at N + 1 (or 1 for exists).
+
+Windows are rolling and exact to the second: at time t, ``within W`` covers
+occurrences with time in (t - W, t]. Because the kept times are the latest
+ones, a late (out-of-order) occurrence is placed where it belongs, and one
+older than all K kept ones cannot change any answer.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from cohortstream.cohorts.definition import EventCondition
+
+Counter = dict[str, Any]  # {"ts": [int, ...] ascending, "total": int}
+
+
+def spec_key(condition: EventCondition) -> str:
+    """Conditions on the same event and filters share one counter."""
+    filters = sorted(
+        (f.key, f.operator, orjson.dumps(f.value, option=orjson.OPT_SORT_KEYS).decode())
+        for f in condition.where
+    )
+    return condition.event + ("?" + orjson.dumps(filters).decode() if filters else "")
+
+
+@dataclass(frozen=True)
+class Needs:
+    """How much history one spec must keep."""
+
+    latest: int = 0  # K
+    total_cap: int = 0  # C
+
+    def merge(self, other: Needs) -> Needs:
+        return Needs(max(self.latest, other.latest), max(self.total_cap, other.total_cap))
+
+
+def needs_of(condition: EventCondition) -> Needs:
+    threshold = condition.value or 0
+    if condition.within is None:
+        return Needs(total_cap=threshold + 1 if condition.check == "count" else 1)
+    return Needs(latest=threshold + 1 if condition.check == "count" else 1)
+
+
+def record(counter: Counter | None, at: int, needs: Needs) -> Counter:
+    """A new counter with one more occurrence at ``at`` (seconds)."""
+    times = list(counter["ts"]) if counter else []
+    total = counter["total"] if counter else 0
+    if needs.latest:
+        bisect.insort(times, at)
+        del times[: max(0, len(times) - needs.latest)]
+    return {"ts": times, "total": min(total + 1, max(needs.total_cap, 1))}
+
+
+def merge_counters(a: Counter | None, b: Counter | None, needs: Needs) -> Counter | None:
+    """Two persons' counters as one (a merge): latest times of both, totals added."""
+    if a is None or b is None:
+        return a or b
+    times = sorted(a["ts"] + b["ts"])[-needs.latest :] if needs.latest else []
+    return {"ts": times, "total": min(a["total"] + b["total"], max(needs.total_cap, 1))}
+
+
+def count_within(counter: Counter | None, now: int, window: int) -> int:
+    """Occurrences with time in (now - window, now], up to K."""
+    if not counter:
+        return 0
+    times = counter["ts"]
+    return bisect.bisect_right(times, now) - bisect.bisect_right(times, now - window)
+
+
+def next_exit(counter: Counter | None, now: int, window: int) -> int | None:
+    """When the oldest occurrence inside the window leaves it (the next change)."""
+    if not counter:
+        return None
+    times = counter["ts"]
+    first = bisect.bisect_right(times, now - window)
+    if first < len(times) and times[first] <= now:
+        return times[first] + window
+    return None
+
+
+def next_entry(counter: Counter | None, now: int) -> int | None:
+    """When an occurrence stamped in the future (clock skew within bounds) enters."""
+    if not counter:
+        return None
+    times = counter["ts"]
+    later = bisect.bisect_right(times, now)
+    return times[later] if later < len(times) else None

@@ -1,0 +1,277 @@
+"""Cohort definitions: the JSON users write, validated into typed criteria.
+
+Invalid definitions fail with ``DefinitionError`` naming the field at fault
+(``criteria.conditions.1.within: ...``), which the API and the CLI show as is.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+MAX_WINDOW_SECONDS = 400 * 86_400  # what bounded per-person state is sized for
+COHORT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+
+CountOperator = Literal["gt", "gte", "eq", "lte", "lt"]
+PersonOperator = Literal[
+    "eq",
+    "neq",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "contains",
+    "regex",
+    "in",
+    "not_in",
+    "is_set",
+    "is_not_set",
+]
+
+
+class DefinitionError(ValueError):
+    """A definition that cannot be used; ``field`` is the dotted path of the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message
+
+
+def parse_duration(text: str) -> int:
+    """``"90s"``, ``"15m"``, ``"12h"``, ``"7d"``, ``"2w"`` -> seconds."""
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration like 90s, 15m, 12h or 7d")
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PropertyFilter(_Strict):
+    """A filter on an event's properties (``where``) - same operators as person conditions."""
+
+    key: Annotated[str, Field(min_length=1)]
+    operator: PersonOperator = "eq"
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _value_fits_operator(self) -> PropertyFilter:
+        _check_operator_value(self.operator, self.value)
+        return self
+
+
+class EventCondition(_Strict):
+    type: Literal["event"]
+    event: Annotated[str, Field(min_length=1)]
+    check: Literal["exists", "not_exists", "count"] = "exists"
+    operator: CountOperator | None = None
+    value: Annotated[int, Field(ge=0)] | None = None
+    within: str | None = None
+    where: list[PropertyFilter] = Field(default_factory=list)
+
+    @field_validator("within")
+    @classmethod
+    def _window(cls, within: str | None) -> str | None:
+        if within is not None and parse_duration(within) > MAX_WINDOW_SECONDS:
+            raise ValueError(f"windows are limited to {MAX_WINDOW_SECONDS // 86_400}d")
+        return within
+
+    @model_validator(mode="after")
+    def _count_needs_threshold(self) -> EventCondition:
+        if self.check == "count" and (self.operator is None or self.value is None):
+            raise ValueError("check 'count' needs an operator and a value")
+        if self.check != "count" and (self.operator is not None or self.value is not None):
+            raise ValueError(f"check {self.check!r} takes no operator or value")
+        return self
+
+    @property
+    def window_seconds(self) -> int | None:
+        return None if self.within is None else parse_duration(self.within)
+
+
+class PersonCondition(_Strict):
+    type: Literal["person"]
+    key: Annotated[str, Field(min_length=1)]
+    operator: PersonOperator
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _value_fits_operator(self) -> PersonCondition:
+        _check_operator_value(self.operator, self.value)
+        return self
+
+
+class CohortCondition(_Strict):
+    type: Literal["cohort"]
+    cohort_id: Annotated[str, Field(pattern=COHORT_ID.pattern)]
+    member: bool = True
+
+
+class AndCondition(_Strict):
+    type: Literal["and"]
+    conditions: Annotated[list[Condition], Field(min_length=1)]
+
+
+class OrCondition(_Strict):
+    type: Literal["or"]
+    conditions: Annotated[list[Condition], Field(min_length=1)]
+
+
+class NotCondition(_Strict):
+    type: Literal["not"]
+    condition: Condition
+
+
+Condition = Annotated[
+    EventCondition | PersonCondition | CohortCondition | AndCondition | OrCondition | NotCondition,
+    Field(discriminator="type"),
+]
+
+
+class CohortDefinition(_Strict):
+    id: Annotated[str, Field(pattern=COHORT_ID.pattern)]
+    project_id: Annotated[int, Field(gt=0)]
+    name: Annotated[str, Field(min_length=1, max_length=400)]
+    kind: Literal["dynamic", "static", "manual"] = "dynamic"
+    criteria: Condition | None = None
+    min_dwell: str | None = None
+    max_dwell: str | None = None
+    entry_limit: Literal["unlimited", "once"] | Annotated[int, Field(ge=1)] = "unlimited"
+
+    @field_validator("min_dwell", "max_dwell")
+    @classmethod
+    def _dwell(cls, dwell: str | None) -> str | None:
+        if dwell is not None:
+            parse_duration(dwell)
+        return dwell
+
+    @model_validator(mode="after")
+    def _criteria_fit_kind(self) -> CohortDefinition:
+        if self.kind == "manual" and self.criteria is not None:
+            raise ValueError("manual cohorts take no criteria (members are added by the API)")
+        if self.kind != "manual" and self.criteria is None:
+            raise ValueError(f"{self.kind} cohorts need criteria")
+        if (
+            self.min_dwell
+            and self.max_dwell
+            and parse_duration(self.min_dwell) > parse_duration(self.max_dwell)
+        ):
+            raise ValueError("min_dwell is longer than max_dwell")
+        return self
+
+    @property
+    def min_dwell_seconds(self) -> int:
+        return 0 if self.min_dwell is None else parse_duration(self.min_dwell)
+
+    @property
+    def max_dwell_seconds(self) -> int | None:
+        return None if self.max_dwell is None else parse_duration(self.max_dwell)
+
+    @property
+    def max_entries(self) -> int | None:
+        if self.entry_limit == "unlimited":
+            return None
+        return 1 if self.entry_limit == "once" else int(self.entry_limit)
+
+
+def _check_operator_value(operator: str, value: Any) -> None:
+    if operator in ("is_set", "is_not_set"):
+        if value is not None:
+            raise ValueError(f"operator {operator!r} takes no value")
+        return
+    if value is None:
+        raise ValueError(f"operator {operator!r} needs a value")
+    if operator in ("in", "not_in") and not isinstance(value, list):
+        raise ValueError(f"operator {operator!r} needs a list value")
+    if operator == "regex":
+        if not isinstance(value, str):
+            raise ValueError("operator 'regex' needs a string value")
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regex: {exc}") from None
+    if operator in ("gt", "gte", "lt", "lte") and (
+        isinstance(value, bool) or not isinstance(value, (int, float, str))
+    ):
+        raise ValueError(f"operator {operator!r} needs a number or a string")
+
+
+def parse_definition(raw: Any) -> CohortDefinition:
+    """Validate one definition (a dict from JSON); raises DefinitionError."""
+    try:
+        return CohortDefinition.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(_field_path(error["loc"]))
+        raise DefinitionError(field, error["msg"].removeprefix("Value error, ")) from None
+
+
+_TAGS = frozenset({"event", "person", "cohort", "and", "or", "not"})
+
+
+def _field_path(loc: tuple[Any, ...]) -> list[str]:
+    """pydantic's location without the union tags it inserts (``criteria.and.conditions``)."""
+    parts: list[str] = []
+    for part in loc:
+        text = str(part)
+        after_condition = parts and (parts[-1] in ("criteria", "condition") or parts[-1].isdigit())
+        if text in _TAGS and after_condition:
+            continue
+        parts.append(text)
+    return parts
+
+
+def referenced_cohorts(condition: Any) -> set[str]:
+    """Ids of the cohorts a criteria tree reads."""
+    if isinstance(condition, CohortCondition):
+        return {condition.cohort_id}
+    if isinstance(condition, (AndCondition, OrCondition)):
+        return set().union(*(referenced_cohorts(c) for c in condition.conditions))
+    if isinstance(condition, NotCondition):
+        return referenced_cohorts(condition.condition)
+    return set()
+
+
+def dependency_order(definitions: list[CohortDefinition]) -> list[CohortDefinition]:
+    """Definitions ordered so each comes after the cohorts it reads; rejects cycles
+    and references to cohorts of other projects or none at all."""
+    by_id = {d.id: d for d in definitions}
+    ordered: list[CohortDefinition] = []
+    state: dict[str, str] = {}
+
+    def visit(definition: CohortDefinition, path: list[str]) -> None:
+        if state.get(definition.id) == "done":
+            return
+        if state.get(definition.id) == "visiting":
+            cycle = " -> ".join([*path[path.index(definition.id) :], definition.id])
+            raise DefinitionError("criteria", f"cohort references form a cycle: {cycle}")
+        state[definition.id] = "visiting"
+        for reference in sorted(referenced_cohorts(definition.criteria)):
+            target = by_id.get(reference)
+            if target is None or target.project_id != definition.project_id:
+                raise DefinitionError(
+                    "criteria", f"cohort {definition.id!r} references unknown cohort {reference!r}"
+                )
+            visit(target, [*path, definition.id])
+        state[definition.id] = "done"
+        ordered.append(definition)
+
+    for definition in definitions:
+        visit(definition, [])
+    return ordered
+
+
+AndCondition.model_rebuild()
+OrCondition.model_rebuild()
+NotCondition.model_rebuild()
+CohortDefinition.model_rebuild()

@@ -1,0 +1,142 @@
+"""Criteria against one person at one moment: the result, and when it can next change.
+
+``next_change`` is the earliest time at which the result may flip with no
+new input (an occurrence leaving a window, a future-stamped one entering):
+the moment the person's timer must fire. None means only new input can.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cohortstream.cohorts.counters import Counter, count_within, next_entry, next_exit, spec_key
+from cohortstream.cohorts.definition import (
+    AndCondition,
+    CohortCondition,
+    EventCondition,
+    NotCondition,
+    OrCondition,
+    PersonCondition,
+    PropertyFilter,
+)
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    matches: bool
+    next_change: int | None = None
+
+
+def _earliest(*times: int | None) -> int | None:
+    present = [t for t in times if t is not None]
+    return min(present) if present else None
+
+
+def evaluate(
+    condition: Any,
+    *,
+    now: int,
+    properties: Mapping[str, Any],
+    counters: Mapping[str, Counter],
+    memberships: Mapping[str, bool],
+) -> Outcome:
+    if isinstance(condition, EventCondition):
+        return _event(condition, now, counters.get(spec_key(condition)))
+    if isinstance(condition, PersonCondition):
+        value = properties.get(condition.key, _MISSING)
+        return Outcome(compare(condition.operator, value, condition.value))
+    if isinstance(condition, CohortCondition):
+        return Outcome(memberships.get(condition.cohort_id, False) == condition.member)
+    if isinstance(condition, NotCondition):
+        inner = evaluate(
+            condition.condition,
+            now=now,
+            properties=properties,
+            counters=counters,
+            memberships=memberships,
+        )
+        return Outcome(not inner.matches, inner.next_change)
+    if isinstance(condition, (AndCondition, OrCondition)):
+        outcomes = [
+            evaluate(c, now=now, properties=properties, counters=counters, memberships=memberships)
+            for c in condition.conditions
+        ]
+        combine = all if isinstance(condition, AndCondition) else any
+        return Outcome(
+            combine(o.matches for o in outcomes), _earliest(*(o.next_change for o in outcomes))
+        )
+    raise TypeError(f"unknown condition {condition!r}")
+
+
+def _event(condition: EventCondition, now: int, counter: Counter | None) -> Outcome:
+    window = condition.window_seconds
+    if window is None:
+        total = counter["total"] if counter else 0
+        if condition.check == "exists":
+            return Outcome(total > 0)
+        if condition.check == "not_exists":
+            return Outcome(total == 0)
+        return Outcome(compare(condition.operator or "gte", total, condition.value))
+    count = count_within(counter, now, window)
+    change = _earliest(next_exit(counter, now, window), next_entry(counter, now))
+    if condition.check == "exists":
+        return Outcome(count > 0, change)
+    if condition.check == "not_exists":
+        return Outcome(count == 0, change)
+    return Outcome(compare(condition.operator or "gte", count, condition.value), change)
+
+
+def matches_filters(filters: list[PropertyFilter], properties: Mapping[str, Any]) -> bool:
+    """An event's ``where``: every filter holds on its properties."""
+    return all(compare(f.operator, properties.get(f.key, _MISSING), f.value) for f in filters)
+
+
+def compare(operator: str, actual: Any, expected: Any) -> bool:
+    """One operator; a missing or incomparable value never matches (except the negations)."""
+    if operator == "is_set":
+        return actual is not _MISSING and actual is not None
+    if operator == "is_not_set":
+        return actual is _MISSING or actual is None
+    if operator == "neq":
+        return actual is _MISSING or actual != expected
+    if operator == "not_in":
+        return actual is _MISSING or actual not in expected
+    if actual is _MISSING or actual is None:
+        return False
+    if operator == "eq":
+        return bool(actual == expected)
+    if operator == "in":
+        return actual in expected
+    if operator == "contains":
+        return isinstance(actual, str) and str(expected) in actual
+    if operator == "regex":
+        return isinstance(actual, str) and re.search(expected, actual) is not None
+    return _ordered(operator, actual, expected)
+
+
+def _ordered(operator: str, actual: Any, expected: Any) -> bool:
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return False
+    if isinstance(expected, (int, float)) and isinstance(actual, str):
+        try:
+            actual = float(actual)  # numbers arrive as text from some SDKs
+        except ValueError:
+            return False
+    if type(actual) is not type(expected) and not (
+        isinstance(actual, (int, float)) and isinstance(expected, (int, float))
+    ):
+        return False
+    if operator == "gt":
+        return bool(actual > expected)
+    if operator == "gte":
+        return bool(actual >= expected)
+    if operator == "lt":
+        return bool(actual < expected)
+    if operator == "lte":
+        return bool(actual <= expected)
+    raise ValueError(f"unknown operator {operator!r}")
