@@ -1,8 +1,9 @@
 """Per-person event counters sized by what the criteria need, whatever the event volume.
 
 A counter belongs to one *spec*: an event name plus its ``where`` filters.
-It keeps the K latest occurrence times (seconds, sorted) and a total capped
-at C, where K and C are the most any condition on that spec needs:
+It keeps the K latest occurrences ([time in seconds, event uuid], sorted) and
+up to C event uuids for totals, where K and C are the most any condition on
+that spec needs (uuids make a redelivered event count once):
 
 - ``exists``/``not_exists`` within W: the latest time (K = 1);
 - ``count op N`` within W: the N + 1 latest times are enough to tell every
@@ -25,7 +26,7 @@ import orjson
 
 from cohortstream.cohorts.definition import EventCondition
 
-Counter = dict[str, Any]  # {"ts": [int, ...] ascending, "total": int}
+Counter = dict[str, Any]  # {"ts": [[seconds, uuid], ...] ascending, "ids": [uuid, ...]}
 
 
 def spec_key(condition: EventCondition) -> str:
@@ -55,29 +56,43 @@ def needs_of(condition: EventCondition) -> Needs:
     return Needs(latest=threshold + 1 if condition.check == "count" else 1)
 
 
-def record(counter: Counter | None, at: int, needs: Needs) -> Counter:
-    """A new counter with one more occurrence at ``at`` (seconds)."""
+def record(counter: Counter | None, at: int, event_uuid: str, needs: Needs) -> Counter:
+    """A new counter with the occurrence of ``event_uuid`` at ``at`` (seconds);
+    the same counter when it already holds that event."""
     times = list(counter["ts"]) if counter else []
-    total = counter["total"] if counter else 0
+    ids = list(counter["ids"]) if counter else []
     if needs.latest:
-        bisect.insort(times, at)
+        entry = [at, event_uuid]
+        position = bisect.bisect_left(times, entry)
+        if position < len(times) and times[position] == entry:
+            return counter if counter is not None else {"ts": times, "ids": ids}
+        times.insert(position, entry)
         del times[: max(0, len(times) - needs.latest)]
-    return {"ts": times, "total": min(total + 1, max(needs.total_cap, 1))}
+    if len(ids) < max(needs.total_cap, 1) and event_uuid not in ids:
+        ids.append(event_uuid)
+    return {"ts": times, "ids": ids}
+
+
+def total(counter: Counter | None) -> int:
+    """Occurrences ever, up to C."""
+    return len(counter["ids"]) if counter else 0
 
 
 def merge_counters(a: Counter | None, b: Counter | None, needs: Needs) -> Counter | None:
-    """Two persons' counters as one (a merge): latest times of both, totals added."""
+    """Two persons' counters as one (a merge): latest occurrences of both, uuids of both."""
     if a is None or b is None:
         return a or b
-    times = sorted(a["ts"] + b["ts"])[-needs.latest :] if needs.latest else []
-    return {"ts": times, "total": min(a["total"] + b["total"], max(needs.total_cap, 1))}
+    times = sorted({(t, u) for t, u in a["ts"] + b["ts"]})
+    kept = [list(e) for e in times[-needs.latest :]] if needs.latest else []
+    ids = list(dict.fromkeys(a["ids"] + b["ids"]))[: max(needs.total_cap, 1)]
+    return {"ts": kept, "ids": ids}
 
 
 def count_within(counter: Counter | None, now: int, window: int) -> int:
     """Occurrences with time in (now - window, now], up to K."""
     if not counter:
         return 0
-    times = counter["ts"]
+    times = [t for t, _ in counter["ts"]]
     return bisect.bisect_right(times, now) - bisect.bisect_right(times, now - window)
 
 
@@ -85,7 +100,7 @@ def next_exit(counter: Counter | None, now: int, window: int) -> int | None:
     """When the oldest occurrence inside the window leaves it (the next change)."""
     if not counter:
         return None
-    times = counter["ts"]
+    times = [t for t, _ in counter["ts"]]
     first = bisect.bisect_right(times, now - window)
     if first < len(times) and times[first] <= now:
         return times[first] + window
@@ -96,6 +111,6 @@ def next_entry(counter: Counter | None, now: int) -> int | None:
     """When an occurrence stamped in the future (clock skew within bounds) enters."""
     if not counter:
         return None
-    times = counter["ts"]
+    times = [t for t, _ in counter["ts"]]
     later = bisect.bisect_right(times, now)
     return times[later] if later < len(times) else None

@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cohortstream.cohorts.counters import Counter, count_within, next_entry, next_exit, spec_key
+from cohortstream.cohorts.counters import (
+    Counter,
+    count_within,
+    next_entry,
+    next_exit,
+    spec_key,
+    total,
+)
 from cohortstream.cohorts.definition import (
     AndCondition,
     CohortCondition,
@@ -76,12 +83,12 @@ def evaluate(
 def _event(condition: EventCondition, now: int, counter: Counter | None) -> Outcome:
     window = condition.window_seconds
     if window is None:
-        total = counter["total"] if counter else 0
+        ever = total(counter)
         if condition.check == "exists":
-            return Outcome(total > 0)
+            return Outcome(ever > 0)
         if condition.check == "not_exists":
-            return Outcome(total == 0)
-        return Outcome(compare(condition.operator or "gte", total, condition.value))
+            return Outcome(ever == 0)
+        return Outcome(compare(condition.operator or "gte", ever, condition.value))
     count = count_within(counter, now, window)
     change = _earliest(next_exit(counter, now, window), next_entry(counter, now))
     if condition.check == "exists":

@@ -16,6 +16,7 @@ Person commands (topic ``person_commands``, partitioned by person_id):
   union    {loser, winner, kind}              sent to the larger id of the pair: hands over
   absorb   {state, incoming_wins, kind}       a merged-away person's whole state
   delete   {}                                 erase the person (API)
+  tick     {at}                               re-evaluate cohorts at a deadline (timers)
 """
 
 from __future__ import annotations
@@ -43,12 +44,18 @@ class Outbox:
     rows: list[dict[str, Any]] = field(default_factory=list)
     # Commands a step failed on (a bug, not bad input): dead-lettered, the rest goes on.
     failed: list[tuple[Command, str]] = field(default_factory=list)
+    # Cohort transitions, for the cohort_transitions topic.
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+    # (person key, when) for persons whose next cohort check moved.
+    deadlines: list[tuple[str, int]] = field(default_factory=list)
 
     def extend(self, other: Outbox) -> None:
         self.identity_commands.extend(other.identity_commands)
         self.person_commands.extend(other.person_commands)
         self.rows.extend(other.rows)
         self.failed.extend(other.failed)
+        self.transitions.extend(other.transitions)
+        self.deadlines.extend(other.deadlines)
 
     def identity_batches(self, partitions: int) -> dict[int, list[Command]]:
         return _by_partition(

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from cohortstream.cohorts.registry import CohortRegistry
 from cohortstream.ingestion.person_ids import person_id_for
 from cohortstream.tables.commands import ALIAS, IDENTIFY, MERGE_DANGEROUSLY, Command, Outbox
 from cohortstream.tables.keys import identity_key
@@ -72,7 +73,11 @@ def resolve(
 
 
 def resolve_event(
-    table: IdentityTable, event: dict[str, Any], cold: ColdMappings, outbox: Outbox
+    table: IdentityTable,
+    event: dict[str, Any],
+    cold: ColdMappings,
+    outbox: Outbox,
+    cohorts: CohortRegistry | None = None,
 ) -> None:
     """Set the event's person_id and queue what it means for persons."""
     project_id, distinct_id = event["project_id"], event["distinct_id"]
@@ -89,8 +94,13 @@ def resolve_event(
         "uuid": event["uuid"],
         "event": event["event"],
         "timestamp_us": event["timestamp_us"],
+        "received_s": event["created_at_us"] // 1_000_000,
         **updates,
     }
+    if cohorts is not None:
+        specs = cohorts.specs_matched(project_id, event["event"], properties)
+        if specs:
+            command["specs"] = specs
     name = event["event"]
     if name == "$identify":
         command["identify"] = True
@@ -129,6 +139,7 @@ def _link_other(event: dict[str, Any], person_id: str, outbox: Outbox) -> list[d
             "uuid": event["uuid"],
             "source_distinct_id": event["distinct_id"],
             "timestamp_us": event["timestamp_us"],
+            "at": event["created_at_us"] // 1_000_000,
         }
     )
     return []
@@ -192,5 +203,6 @@ def _on_link(
             "kind": command["kind"],
             "uuid": command.get("uuid"),
             "distinct_id": command.get("source_distinct_id"),
+            "at": command.get("at", 0),
         }
     )

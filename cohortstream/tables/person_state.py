@@ -38,6 +38,11 @@ class PersonState(TypedDict, total=False):
     moved: PersonState
     incoming_wins: bool  # how ``moved`` was handed over
     kind: str
+    at: int
+    # Cohorts (see person_cohorts): counters per spec, memberships, next deadline.
+    counters: dict[str, Any]
+    cohorts: dict[str, list[Any]]
+    next_check: int | None
 
 
 def new_person(project_id: int, person_id: str, created_at_us: int) -> PersonState:

@@ -16,8 +16,15 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
+from cohortstream.cohorts.registry import CohortRegistry, ProjectCohorts
 from cohortstream.tables.commands import ALIAS, IDENTIFY, MERGE_DANGEROUSLY, Command, Outbox
 from cohortstream.tables.keys import person_key
+from cohortstream.tables.person_cohorts import (
+    evaluate_cohorts,
+    leave_all,
+    merge_cohort_state,
+    record_occurrences,
+)
 from cohortstream.tables.person_state import (
     PersonState,
     apply_set,
@@ -32,8 +39,14 @@ from cohortstream.tables.person_state import (
 PersonTable = MutableMapping[str, PersonState]
 
 
-def handle_person_command(table: PersonTable, command: Command, outbox: Outbox) -> None:
-    """Apply one command; what it causes elsewhere goes to ``outbox``."""
+def handle_person_command(
+    table: PersonTable,
+    command: Command,
+    outbox: Outbox,
+    cohorts: CohortRegistry | None = None,
+) -> None:
+    """Apply one command; what it causes elsewhere goes to ``outbox``. With a
+    cohort registry, the person's cohorts are kept too."""
     key = person_key(command["project_id"], command["person_id"])
     state = table.get(key)
     if state is not None and "forward" in state:
@@ -49,7 +62,8 @@ def handle_person_command(table: PersonTable, command: Command, outbox: Outbox) 
     if handler is None:
         outbox.rows.append(_warning(command, "unknown_person_command", f"op {command['op']!r}"))
         return
-    handler(table, key, state, command, outbox)
+    project = cohorts.project(command["project_id"]) if cohorts is not None else None
+    handler(table, key, state, command, outbox, project)
 
 
 def _live_or_new(state: PersonState | None, command: Command, created_at_us: int) -> PersonState:
@@ -61,7 +75,12 @@ def _live_or_new(state: PersonState | None, command: Command, created_at_us: int
 
 
 def _on_event(
-    table: PersonTable, key: str, state: PersonState | None, command: Command, outbox: Outbox
+    table: PersonTable,
+    key: str,
+    state: PersonState | None,
+    command: Command,
+    outbox: Outbox,
+    project: ProjectCohorts | None,
 ) -> None:
     timestamp_us = command["timestamp_us"]
     person = _live_or_new(state, command, timestamp_us)
@@ -81,10 +100,21 @@ def _on_event(
     if timestamp_us < person["created_at_us"]:
         person["created_at_us"] = timestamp_us
         changed = True
+    now = command.get("received_s", timestamp_us // 1_000_000)
     if command.get("delete"):
-        _delete(table, key, person, outbox)
+        _delete(table, key, person, outbox, project, now)
         return
+    cohort_state_moved = False
+    if project is not None:
+        cohort_state_moved = record_occurrences(
+            person, project, command.get("specs", []), timestamp_us // 1_000_000, command["uuid"]
+        )
+        cohort_state_moved |= evaluate_cohorts(person, project, now, "event", outbox)
+        _note_deadline(key, person, outbox)
     if not changed:
+        if cohort_state_moved:
+            table[key] = person
+
         # Only set stamps moved (a repeated $set of the same value, as SDKs send with
         # every event): kept in memory, written with the person's next real change.
         # A changelog write per event would halve throughput; the price is that a
@@ -113,7 +143,12 @@ def _attach(person: PersonState, command: Command, outbox: Outbox) -> bool:
 
 
 def _on_attach(
-    table: PersonTable, key: str, state: PersonState | None, command: Command, outbox: Outbox
+    table: PersonTable,
+    key: str,
+    state: PersonState | None,
+    command: Command,
+    outbox: Outbox,
+    project: ProjectCohorts | None,
 ) -> None:
     person = _live_or_new(state, command, command.get("timestamp_us", 0))
     created = person is not state
@@ -128,7 +163,12 @@ def _on_attach(
 
 
 def _on_merge(
-    table: PersonTable, key: str, state: PersonState | None, command: Command, outbox: Outbox
+    table: PersonTable,
+    key: str,
+    state: PersonState | None,
+    command: Command,
+    outbox: Outbox,
+    project: ProjectCohorts | None,
 ) -> None:
     """This person (the source side) is asked to merge into ``winner``'s person."""
     if command["winner"] == command["person_id"]:
@@ -178,12 +218,18 @@ def _union_step(
             "uuid": command.get("uuid"),
             "distinct_id": command.get("distinct_id"),
             "refuse": command.get("refuse", False),
+            "at": command.get("at", 0),
         }
     )
 
 
 def _on_union(
-    table: PersonTable, key: str, state: PersonState | None, command: Command, outbox: Outbox
+    table: PersonTable,
+    key: str,
+    state: PersonState | None,
+    command: Command,
+    outbox: Outbox,
+    project: ProjectCohorts | None,
 ) -> None:
     """This person is the larger of the pair and a root: hand its state to the smaller."""
     me = command["person_id"]
@@ -205,6 +251,8 @@ def _on_union(
         # Known to the identity stage only (its first event is still on the way):
         # an empty person hands over nothing but its id.
         state = _live_or_new(state, command, 2**62)
+    state = {**state}
+    leave_all(state, project, command.get("at", 0), "merge", outbox)
     moved: PersonState = {**state}
     incoming_wins = command["winner"] == me
     table[key] = {
@@ -215,13 +263,21 @@ def _on_union(
         "moved": moved,
         "incoming_wins": incoming_wins,
         "kind": command["kind"],
+        "at": command.get("at", 0),
     }
-    _send_hand_over(moved, other, incoming_wins=incoming_wins, kind=command["kind"], outbox=outbox)
+    _send_hand_over(
+        moved,
+        other,
+        incoming_wins=incoming_wins,
+        kind=command["kind"],
+        at=command.get("at", 0),
+        outbox=outbox,
+    )
     outbox.rows.append(deleted_person_row(state, state["version"] + 1))
 
 
 def _send_hand_over(
-    moved: PersonState, to: str, *, incoming_wins: bool, kind: str, outbox: Outbox
+    moved: PersonState, to: str, *, incoming_wins: bool, kind: str, at: int, outbox: Outbox
 ) -> None:
     outbox.person_commands.append(
         {
@@ -231,6 +287,7 @@ def _send_hand_over(
             "state": moved,
             "incoming_wins": incoming_wins,
             "kind": kind,
+            "at": at,
         }
     )
 
@@ -244,12 +301,18 @@ def _resend_hand_over(tombstone: PersonState, outbox: Outbox) -> None:
             tombstone["forward"],
             incoming_wins=tombstone.get("incoming_wins", False),
             kind=tombstone.get("kind", MERGE_DANGEROUSLY),
+            at=tombstone.get("at", 0),
             outbox=outbox,
         )
 
 
 def _on_absorb(
-    table: PersonTable, key: str, state: PersonState | None, command: Command, outbox: Outbox
+    table: PersonTable,
+    key: str,
+    state: PersonState | None,
+    command: Command,
+    outbox: Outbox,
+    project: ProjectCohorts | None,
 ) -> None:
     incoming: PersonState = command["state"]
     person = _live_or_new(state, command, incoming["created_at_us"])
@@ -262,6 +325,10 @@ def _on_absorb(
         incoming_wins=command["incoming_wins"],
         identified=command["kind"] in (IDENTIFY, ALIAS),
     )
+    if project is not None:
+        merge_cohort_state(person, incoming, project)
+        evaluate_cohorts(person, project, command.get("at", 0), "merge", outbox)
+        _note_deadline(key, person, outbox)
     table[key] = person
     _announce_absorbed(person, incoming, outbox)
     outbox.rows.append(person_row(person))
@@ -289,13 +356,48 @@ def _announce_absorbed(person: PersonState, incoming: PersonState, outbox: Outbo
 
 
 def _on_delete(
-    table: PersonTable, key: str, state: PersonState | None, command: Command, outbox: Outbox
+    table: PersonTable,
+    key: str,
+    state: PersonState | None,
+    command: Command,
+    outbox: Outbox,
+    project: ProjectCohorts | None,
 ) -> None:
     if is_live(state) and state is not None:
-        _delete(table, key, state, outbox)
+        _delete(table, key, state, outbox, project, command.get("at", 0))
 
 
-def _delete(table: PersonTable, key: str, person: PersonState, outbox: Outbox) -> None:
+def _on_tick(
+    table: PersonTable,
+    key: str,
+    state: PersonState | None,
+    command: Command,
+    outbox: Outbox,
+    project: ProjectCohorts | None,
+) -> None:
+    """A deadline passed: occurrences left windows, an absence completed, a dwell ended."""
+    if not is_live(state) or state is None or project is None:
+        return
+    if evaluate_cohorts(state, project, command["at"], "timer", outbox):
+        table[key] = state
+    _note_deadline(key, state, outbox)
+
+
+def _note_deadline(key: str, person: PersonState, outbox: Outbox) -> None:
+    deadline = person.get("next_check")
+    if deadline is not None:
+        outbox.deadlines.append((key, deadline))
+
+
+def _delete(
+    table: PersonTable,
+    key: str,
+    person: PersonState,
+    outbox: Outbox,
+    project: ProjectCohorts | None,
+    now: int,
+) -> None:
+    leave_all(person, project, now, "delete", outbox)
     version = person["version"] + 1
     for distinct_id, mapping_version in person["distinct_ids"].items():
         outbox.identity_commands.append(
@@ -385,4 +487,5 @@ _HANDLERS: dict[str, Any] = {
     "union": _on_union,
     "absorb": _on_absorb,
     "delete": _on_delete,
+    "tick": _on_tick,
 }

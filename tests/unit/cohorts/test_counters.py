@@ -3,7 +3,14 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cohortstream.cohorts.counters import Needs, count_within, merge_counters, next_exit, record
+from cohortstream.cohorts.counters import (
+    Needs,
+    count_within,
+    merge_counters,
+    next_exit,
+    record,
+    total,
+)
 
 
 def brute_count(times, now, window):
@@ -22,8 +29,9 @@ def test_count_within_is_exact_up_to_the_threshold_in_any_arrival_order(
 ):
     needs = Needs(latest=threshold + 1)
     counter = None
-    for at in times:  # arrival order is arbitrary: late events included
-        counter = record(counter, at, needs)
+    for index, at in enumerate(times):  # arrival order is arbitrary: late events included
+        counter = record(counter, at, f"e{index}", needs)
+        counter = record(counter, at, f"e{index}", needs)  # redelivered: counted once
     kept = count_within(counter, now, window)
     true = brute_count([t for t in times if t <= now], now, window)
     future = sum(1 for t in times if t > now)
@@ -37,20 +45,24 @@ def test_count_within_is_exact_up_to_the_threshold_in_any_arrival_order(
 @given(a=st.lists(st.integers(0, 500), max_size=20), b=st.lists(st.integers(0, 500), max_size=20))
 def test_merging_counters_equals_counting_both_histories(a, b):
     needs = Needs(latest=3, total_cap=4)
-    ca = cb = both = None
-    for t in a:
-        ca = record(ca, t, needs)
-        both = record(both, t, needs)
-    for t in b:
-        cb = record(cb, t, needs)
-        both = record(both, t, needs)
-    assert merge_counters(ca, cb, needs) == both
+    ca = cb = None
+    events = [(t, f"a{i}") for i, t in enumerate(a)] + [(t, f"b{i}") for i, t in enumerate(b)]
+    for t, uuid in events[: len(a)]:
+        ca = record(ca, t, uuid, needs)
+    for t, uuid in events[len(a) :]:
+        cb = record(cb, t, uuid, needs)
+    merged = merge_counters(ca, cb, needs)
+    latest = max((t for t, _ in events), default=0)
+    for now in (latest, latest + 50, latest + 150):  # no occurrence in the future
+        true = sum(1 for t, _ in events if now - 100 < t <= now)
+        assert min(count_within(merged, now, 100), 3) == min(true, 3)
+    assert total(merged) == min(4, len(events))
 
 
 def test_next_exit_is_when_the_oldest_occurrence_in_the_window_leaves():
     counter = None
     for at in (100, 150, 170):
-        counter = record(counter, at, Needs(latest=3))
+        counter = record(counter, at, str(at), Needs(latest=3))
     assert next_exit(counter, now=180, window=60) == 150 + 60
     assert count_within(counter, now=210, window=60) == 1  # (150, 210] holds 170 only
     assert next_exit(counter, now=300, window=60) is None

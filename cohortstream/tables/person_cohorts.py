@@ -1,0 +1,125 @@
+"""A person's cohort state inside the person actor: counters, memberships, next check.
+
+Kept in the person's table value (``counters``, ``cohorts``, ``next_check``),
+so merges, deletes and changelog recovery carry it like every other field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cohortstream.cohorts.counters import merge_counters, record
+from cohortstream.cohorts.evaluate import evaluate
+from cohortstream.cohorts.membership import LEFT, Membership, step, transition
+from cohortstream.cohorts.registry import ProjectCohorts
+from cohortstream.tables.commands import Outbox
+from cohortstream.tables.person_state import PersonState
+
+
+def record_occurrences(
+    person: PersonState, project: ProjectCohorts, specs: list[str], at: int, event_uuid: str
+) -> bool:
+    """Count one event in the counters it feeds; whether any counter changed."""
+    counters = dict(person.get("counters", {}))
+    changed = False
+    for spec in specs:
+        needs = project.needs.get(spec)
+        if needs is None:
+            continue  # a definition changed since ingestion matched it
+        before = counters.get(spec)
+        after = record(before, at, event_uuid, needs)
+        if after != before:
+            counters[spec] = after
+            changed = True
+    if changed:
+        person["counters"] = counters
+    return changed
+
+
+def merge_cohort_state(
+    target: PersonState, incoming: PersonState, project: ProjectCohorts | None
+) -> None:
+    """A merged-away person's counters join the survivor's (memberships are re-derived)."""
+    if project is None or not incoming.get("counters"):
+        return
+    counters = dict(target.get("counters", {}))
+    for spec, counter in incoming["counters"].items():
+        needs = project.needs.get(spec)
+        if needs is not None:
+            counters[spec] = merge_counters(counters.get(spec), counter, needs)
+    target["counters"] = counters
+
+
+def evaluate_cohorts(
+    person: PersonState, project: ProjectCohorts | None, now: int, source: str, outbox: Outbox
+) -> bool:
+    """Re-evaluate every dynamic cohort of the person's project at ``now``; emits
+    transitions and member rows; sets ``next_check``. Returns whether state changed."""
+    if project is None:
+        return False
+    stored = dict(person.get("cohorts", {}))
+    members: dict[str, bool] = {}
+    next_check: int | None = None
+    changed = False
+    for definition in project.cohorts:  # dependency order: cohort conditions read earlier ones
+        outcome = evaluate(
+            definition.criteria,
+            now=now,
+            properties=person["properties"],
+            counters=person.get("counters", {}),
+            memberships=members,
+        )
+        current = Membership.from_json(stored.get(definition.id))
+        result = step(definition, person["id"], current, outcome.matches, now, source)
+        members[definition.id] = result.membership.member
+        if result.membership != current:
+            stored[definition.id] = result.membership.to_json()
+            changed = True
+            if result.membership.member != current.member:
+                outbox.rows.append(member_row(person, definition.id, result.membership))
+        for change in result.transitions:
+            outbox.transitions.append(change)
+            outbox.rows.append({"table": "transitions", **change})
+        for moment in (outcome.next_change, result.next_check):
+            if moment is not None and moment > now:
+                next_check = moment if next_check is None else min(next_check, moment)
+    if changed:
+        person["cohorts"] = stored
+    if person.get("next_check") != next_check:
+        person["next_check"] = next_check
+        changed = True
+    return changed
+
+
+def leave_all(
+    person: PersonState, project: ProjectCohorts | None, now: int, source: str, outbox: Outbox
+) -> None:
+    """The person stops existing (merged away, deleted): it leaves every cohort."""
+    if project is None:
+        return
+    stored = person.get("cohorts", {})
+    for definition in project.cohorts:
+        current = Membership.from_json(stored.get(definition.id))
+        if not current.member:
+            continue
+        # A leave that ignores min_dwell: the person is gone.
+        left = Membership(False, None, current.entries, False, False)
+        outbox.rows.append(member_row(person, definition.id, left))
+        if current.announced:
+            t = transition(definition, person["id"], LEFT, current.entries, now, source)
+            outbox.transitions.append(t)
+            outbox.rows.append({"table": "transitions", **t})
+    person["cohorts"] = {}
+    person["next_check"] = None
+
+
+def member_row(person: PersonState, cohort_id: str, membership: Membership) -> dict[str, Any]:
+    return {
+        "table": "members",
+        "project_id": person["project_id"],
+        "cohort_id": cohort_id,
+        "person_id": person["id"],
+        "is_member": membership.member,
+        # Each entry and leave moves it forward: enter 2n-1, leave 2n.
+        "version": membership.entries * 2 - (1 if membership.member else 0),
+    }
