@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from cohortstream.agents import wiring
+from cohortstream.agents import cohorts, wiring
 from cohortstream.agents.cold_start import cold_distinct_ids
 from cohortstream.agents.outbox import publish_outbox
 from cohortstream.ingestion.batch import IngestOutput, SourceMessage, ingest_messages
@@ -34,8 +34,10 @@ PROJECTS_REFRESH_S = 5.0
 
 @app.agent(events_topic)
 async def ingest_events(stream: Any) -> None:
-    # Before the first message: an empty registry would dead-letter everything.
+    # Before the first message: an empty registry would dead-letter everything,
+    # and events counted before their cohorts are known would be missed.
     await retry(STORE_START, refresh_projects, "load the project registry")
+    await retry(STORE_START, cohorts.refresh_cohorts, "load the cohort definitions")
     # take_events acks its batch in a `finally`, even when this body raises, so
     # nothing below may raise: routing turns every failure into a dead letter
     # and publishing retries until the broker takes the records.
@@ -59,7 +61,7 @@ async def resolve_persons(output: IngestOutput) -> Outbox:
     outbox = Outbox()
     for event in accepted:
         try:
-            resolve_event(identities, dict_of(event), cold, outbox)
+            resolve_event(identities, dict_of(event), cold, outbox, cohorts.registry)
         except Exception as exc:  # a bug: keep the event (with its default person) and go on
             log.exception("person resolution failed for event %s", event["uuid"])
             event["warnings"] = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cohortstream.agents import wiring
+from cohortstream.agents import cohorts, wiring
 from cohortstream.streams.app import app
 
 SINK_CHECK_INTERVAL_S = 0.5
@@ -21,8 +21,15 @@ async def flush_idle_sinks() -> None:
 @app.on_partitions_revoked.connect  # type: ignore[arg-type]
 async def flush_before_rebalance(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
     """Write what is buffered before partitions move, so the new owner redelivers little."""
+    cohorts.forget_assignment()
     for sink in wiring.current.started_sinks():
         await sink.flush()
+
+
+@app.on_partitions_assigned.connect  # type: ignore[arg-type]
+async def rebuild_deadlines(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Deadlines of persons this worker now owns come back from its table."""
+    cohorts.forget_assignment()
 
 
 @app.on_before_shutdown.connect  # type: ignore[arg-type]

@@ -70,6 +70,13 @@ async def publish_outbox(outbox: Outbox) -> None:
         await send_dead_letter(
             outputs.dead_letters, rejected, None, source=f"command/{command.get('op')}"
         )
+    for change in outbox.transitions:
+        await publish_durably(
+            outputs.cohort_transitions,
+            f"{change['project_id']}:{change['cohort_id']}".encode(),
+            orjson.dumps(change),
+            what="send cohort transitions",
+        )
     if outbox.rows:
         await publish_durably(
             outputs.person_changes, None, orjson.dumps(outbox.rows), what="send person rows"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cohortstream.agents import cohorts
 from cohortstream.agents.cold_start import cold_persons
 from cohortstream.agents.outbox import apply_each, commands_in, publish_outbox
 from cohortstream.streams.app import app, person_commands_topic
@@ -25,6 +26,10 @@ async def update_persons(stream: Any) -> None:
         for key, stored in (await cold_persons(persons, wanted)).items():
             persons.setdefault(key, stored)
         apply_each(
-            lambda command, out: handle_person_command(persons, command, out), commands, outbox
+            lambda command, out: handle_person_command(persons, command, out, cohorts.registry),
+            commands,
+            outbox,
         )
+        for key, at in outbox.deadlines:
+            cohorts.deadlines.set(key, at)
         await publish_outbox(outbox)

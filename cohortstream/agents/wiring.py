@@ -5,6 +5,7 @@ from __future__ import annotations
 from cohortstream.sinks.connect import open_warehouse
 from cohortstream.sinks.postgres import PostgresConnections
 from cohortstream.streams.app import (
+    cohort_transitions_topic,
     dead_letter_topic,
     enriched_topic,
     events_topic,
@@ -31,4 +32,6 @@ current = Wiring(
     person_commands=TopicPublisher(person_commands_topic),
     person_changes=TopicPublisher(person_changes_topic),
     open_person_store=postgres.person_store,
+    load_cohorts=postgres.cohort_definitions,
+    cohort_transitions=TopicPublisher(cohort_transitions_topic),
 )

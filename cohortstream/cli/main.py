@@ -173,6 +173,50 @@ def projects_list() -> None:
 
 
 @cli.group()
+def cohorts() -> None:
+    """Cohort definitions (workers pick up changes within 5 s)."""
+
+
+@cohorts.command("apply")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def cohorts_apply(file: Path) -> None:
+    """Create or update the cohort(s) defined in FILE (JSON: one object or a list)."""
+    from cohortstream.cli.cohorts import apply_file
+    from cohortstream.cohorts.definition import DefinitionError
+
+    try:
+        raw = orjson.loads(file.read_bytes())
+        applied = asyncio.run(apply_file(_settings().database_url, raw))
+    except (DefinitionError, orjson.JSONDecodeError) as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
+    click.echo(f"applied {', '.join(applied)}")
+
+
+@cohorts.command("list")
+def cohorts_list() -> None:
+    """List cohort definitions."""
+    from cohortstream.cli.cohorts import list_cohorts
+    from cohortstream.cli.tables import render_table
+
+    click.echo(render_table(asyncio.run(list_cohorts(_settings().database_url))))
+
+
+@cohorts.command("delete")
+@click.argument("project_id", type=click.IntRange(min=1))
+@click.argument("cohort_id")
+def cohorts_delete(project_id: int, cohort_id: str) -> None:
+    """Stop evaluating COHORT_ID of PROJECT_ID."""
+    from cohortstream.cli.cohorts import delete_cohort
+    from cohortstream.cohorts.definition import DefinitionError
+
+    try:
+        asyncio.run(delete_cohort(_settings().database_url, project_id, cohort_id))
+    except DefinitionError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"cohort {cohort_id} deleted")
+
+
+@cli.group()
 def dlq() -> None:
     """Inspect and replay dead letters."""
 

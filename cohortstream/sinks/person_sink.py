@@ -57,6 +57,24 @@ def clickhouse_rows(rows: list[Row]) -> dict[str, list[Row]]:
             {k: o[k] for k in ("project_id", "old_person_id", "override_person_id", "version")}
             for o in newest(by_table.get("overrides", []), "project_id", "old_person_id")
         ],
+        "cohort_transitions": [
+            {
+                "project_id": t["project_id"],
+                "cohort_id": t["cohort_id"],
+                "person_id": t["person_id"],
+                "kind": t["kind"],
+                "entry_count": t["entry_count"],
+                "at": clickhouse_time(t["at"] * 1_000_000)[:19],
+                "source": t["source"],
+                "idempotency_key": t["idempotency_key"],
+            }
+            for t in by_table.get("transitions", [])
+        ],
+        "cohort_members": [
+            {k: m[k] for k in ("project_id", "cohort_id", "person_id", "version")}
+            | {"is_member": int(m["is_member"])}
+            for m in by_table.get("members", [])
+        ],
         "ingestion_warnings": [
             {
                 "project_id": w["project_id"],

@@ -10,6 +10,8 @@ from typing import Any
 import asyncpg
 import redis.asyncio as redis
 
+from cohortstream.cohorts.definition import CohortDefinition
+from cohortstream.cohorts.store import load_definitions
 from cohortstream.projects.registry import load_project_ids
 from cohortstream.settings import Settings
 from cohortstream.sinks.definitions_sink import CacheInvalidator, RedisInvalidator
@@ -62,3 +64,7 @@ class PostgresConnections:
 
     async def person_store(self) -> PersonStore:
         return PostgresPersonStore(await self.pool())
+
+    async def cohort_definitions(self) -> list[CohortDefinition]:
+        async with (await self.pool()).acquire() as connection:
+            return await load_definitions(connection)

@@ -13,6 +13,7 @@ ENRICHED_TOPIC = "events_enriched"  # EnrichedEvent, partitioned like the events
 IDENTITY_COMMANDS_TOPIC = "identity_commands"  # partitioned by project:distinct_id
 PERSON_COMMANDS_TOPIC = "person_commands"  # partitioned by project:person_id
 PERSON_CHANGES_TOPIC = "person_changes"  # rows for the persons sink
+COHORT_TRANSITIONS_TOPIC = "cohort_transitions"  # one record per transition, keyed by cohort
 
 settings = Settings.load()
 transport.fetch_max_wait_ms = settings.consumer_fetch_max_wait_ms
@@ -57,3 +58,4 @@ def _internal(name: str) -> faust.TopicT:
 identity_commands_topic = _internal(IDENTITY_COMMANDS_TOPIC)
 person_commands_topic = _internal(PERSON_COMMANDS_TOPIC)
 person_changes_topic = _internal(PERSON_CHANGES_TOPIC)
+cohort_transitions_topic = _internal(COHORT_TRANSITIONS_TOPIC)

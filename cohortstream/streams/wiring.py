@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cohortstream.cohorts.definition import CohortDefinition
 from cohortstream.retry import RetryPolicy, retry
 from cohortstream.settings import Settings
 from cohortstream.sinks.batching import BatchingSink
@@ -46,6 +47,8 @@ class Wiring:
     person_commands: Publisher
     person_changes: Publisher
     open_person_store: Callable[[], Awaitable[PersonStore]]
+    load_cohorts: Callable[[], Awaitable[list[CohortDefinition]]]
+    cohort_transitions: Publisher
     _person_store: PersonStore | None = field(default=None, repr=False)
     _person_sink: BatchingSink[dict[str, Any]] | None = field(default=None, repr=False)
     _event_sink: BatchingSink[EnrichedEvent] | None = field(default=None, repr=False)

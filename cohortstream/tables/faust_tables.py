@@ -1,33 +1,46 @@
 """The changelog-backed tables, as Faust sees them.
 
-``use_partitioner``: a key's changelog partition is the one Kafka's default
-partitioner picks for it, which is the partition of the topic records with
-the same key (identities: the events topic; persons: person_commands). So
-agents may write keys of any partition they own from a batch that mixes
-partitions, and recovery brings each key back on the worker that owns it.
+A key's changelog partition is the one Kafka's default (murmur2) partitioner
+picks for it, which is the partition of the topic records with the same key
+(identities: the events topic; persons: person_commands). So agents may write
+keys of any partition they own from a batch that mixes partitions, timers may
+write too, and recovery brings each key back on the worker that owns it.
+
+The partition is computed here rather than by Faust's ``use_partitioner``:
+that asks the producer, whose metadata may not yet hold the changelog topic
+(a timer's first write failed on that), and its table routing then treats
+every worker as owning every partition.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import faust
 
 from cohortstream.streams.app import app, settings
+from cohortstream.tables.keys import partition_for
 
 # Text keys (the producers' key bytes), JSON values.
 _SCHEMA: faust.Schema = faust.Schema(key_serializer="text", value_serializer="orjson")
 
-identities = app.Table(
-    "identities",
-    partitions=settings.topic_partitions,
-    schema=_SCHEMA,
-    use_partitioner=True,
-    help="project:distinct_id -> [person_id, version]",
-)
 
-persons = app.Table(
-    "persons",
-    partitions=settings.topic_partitions,
-    schema=_SCHEMA,
-    use_partitioner=True,
-    help="project:person_id -> PersonState",
-)
+class KeyPartitionedTable(faust.Table):  # type: ignore[misc]
+    def partition_for_key(self, key: Any) -> int:
+        return partition_for(key, self.partitions or settings.topic_partitions)
+
+
+def _table(name: str, help: str) -> Any:
+    table = KeyPartitionedTable(
+        app,
+        name=name,
+        beacon=app.tables.beacon,
+        partitions=settings.topic_partitions,
+        schema=_SCHEMA,
+        help=help,
+    )
+    return app.tables.add(table)
+
+
+identities = _table("identities", "project:distinct_id -> [person_id, version]")
+persons = _table("persons", "project:person_id -> PersonState")

@@ -51,13 +51,26 @@ def changelog(monkeypatch):
 
 
 @pytest.fixture()
+def cohort_definitions():
+    """Definitions the agents load (append parsed ones before the agents start)."""
+    return []
+
+
+@pytest.fixture()
 def person_store():
     return MemoryPersonStore()
 
 
 @pytest.fixture()
 def outputs(
-    warehouse, definitions_store, invalidator, person_store, changelog, monkeypatch, tmp_path
+    warehouse,
+    definitions_store,
+    invalidator,
+    person_store,
+    cohort_definitions,
+    changelog,
+    monkeypatch,
+    tmp_path,
 ):
     settings = Settings.load(
         {
@@ -82,6 +95,9 @@ def outputs(
     async def open_person_store():
         return person_store
 
+    async def load_cohorts():
+        return list(cohort_definitions)
+
     test_wiring = Wiring(
         settings=settings,
         enriched=MemoryPublisher(),
@@ -95,6 +111,8 @@ def outputs(
         person_commands=MemoryPublisher(),
         person_changes=MemoryPublisher(),
         open_person_store=open_person_store,
+        load_cohorts=load_cohorts,
+        cohort_transitions=MemoryPublisher(),
     )
     monkeypatch.setattr(wiring, "current", test_wiring)
     app.finalize()

@@ -21,14 +21,15 @@ class Pipeline:
         self.ingest, self.identity, self.person = ingest, identity, person
         self.seen = {"identity_commands": 0, "person_commands": 0}
 
-    async def send(self, distinct_id, event, properties=None, second=0):
+    async def send(self, distinct_id, event, properties=None, second=0, now=False):
         payload = {
             "event": event,
             "distinct_id": distinct_id,
             "project_id": 1,
             "properties": properties or {},
-            "timestamp": f"2026-03-01T10:00:{second:02d}Z",
         }
+        if not now:  # else the event happens when it is received
+            payload["timestamp"] = f"2026-03-01T10:00:{second:02d}Z"
         await self.ingest.put(orjson.dumps(payload), key=f"1:{distinct_id}".encode())
         await self.settle()
 
@@ -80,7 +81,9 @@ async def run(outputs, *events):
     ):
         pipeline = Pipeline(outputs, ingest, identity, person)
         for event in events:
-            await pipeline.send(*event)
+            await pipeline.send(*event) if isinstance(event, tuple) else await pipeline.send(
+                **event
+            )
 
 
 async def test_identify_merges_anonymous_into_user_with_the_users_values_winning(outputs):
@@ -149,3 +152,36 @@ async def test_delete_person_event_erases_it(outputs):
     )
     assert identities[identity_key(1, "d")][0] is None
     assert [r["is_deleted"] for r in rows(outputs, "persons")][-1] is True
+
+
+async def test_cohort_join_through_the_agents(outputs, cohort_definitions):
+    from cohortstream.cohorts.definition import parse_definition
+
+    cohort_definitions.append(
+        parse_definition(
+            {
+                "id": "buyers",
+                "project_id": 1,
+                "name": "Buyers",
+                "criteria": {
+                    "type": "event",
+                    "event": "purchase",
+                    "check": "count",
+                    "operator": "gte",
+                    "value": 2,
+                    "within": "1h",
+                },
+            }
+        )
+    )
+    purchase = {"distinct_id": "b", "event": "purchase", "now": True}
+    # Distinct payloads: identical ones without a uuid are one event delivered twice.
+    await run(outputs, {**purchase, "properties": {"n": 1}}, {**purchase, "properties": {"n": 2}})
+    [transition] = [orjson.loads(r.value) for r in outputs.cohort_transitions.records]
+    assert (transition["cohort_id"], transition["kind"], transition["source"]) == (
+        "buyers",
+        "entered",
+        "event",
+    )
+    assert [r["cohort_id"] for r in rows(outputs, "transitions")] == ["buyers"]
+    assert [r["is_member"] for r in rows(outputs, "members")] == [True]

@@ -24,6 +24,9 @@ class Network:
     rows: list[dict[str, Any]] = field(default_factory=list)
     queues: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
     delivered: int = 0
+    cohorts: Any = None  # a CohortRegistry, to keep cohorts too
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+    deadlines: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)
@@ -41,6 +44,8 @@ class Network:
         for partition, commands in outbox.person_batches(self.partitions).items():
             self._queue("person", partition).extend(commands)
         self.rows.extend(outbox.rows)
+        self.transitions.extend(outbox.transitions)
+        self.deadlines.update(outbox.deadlines)
 
     def step(self) -> bool:
         ready = [name for name, queue in self.queues.items() if queue]
@@ -53,11 +58,11 @@ class Network:
             queue.append(dict(message))  # delivered again later, as after a restart
         outbox = Outbox()
         if stage == "events":
-            resolve_event(self.identities, {**message, "warnings": []}, {}, outbox)
+            resolve_event(self.identities, {**message, "warnings": []}, {}, outbox, self.cohorts)
         elif stage == "identity":
             handle_identity_command(self.identities, message, {}, outbox)
         else:
-            handle_person_command(self.persons, message, outbox)
+            handle_person_command(self.persons, message, outbox, self.cohorts)
         self._route(outbox)
         self.delivered += 1
         return True
@@ -66,6 +71,21 @@ class Network:
         while self.step():
             if self.delivered > limit:
                 raise AssertionError("the network did not quiesce")
+
+    def advance_clock(self, now: int) -> None:
+        """Fire every deadline up to ``now`` as the timers would, and deliver."""
+        while True:
+            due = sorted((at, key) for key, at in self.deadlines.items() if at <= now)
+            if not due:
+                return
+            for at, key in due:
+                del self.deadlines[key]
+                project_id, person_id = key.split(":", 1)
+                tick = {"op": "tick", "project_id": int(project_id), "person_id": person_id}
+                self._queue("person", partition_for(key, self.partitions)).append(
+                    {**tick, "at": at}
+                )
+            self.run()
 
     def live_persons(self) -> list[dict[str, Any]]:
         return [state for state in self.persons.values() if is_live(state)]

@@ -1,0 +1,81 @@
+"""The cohort registry every agent reads, and the timers that fire persons' deadlines."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+
+from cohortstream.agents import wiring
+from cohortstream.cohorts.definition import DefinitionError
+from cohortstream.cohorts.registry import CohortRegistry
+from cohortstream.streams.app import PERSON_COMMANDS_TOPIC, app
+from cohortstream.streams.publishers import publish_durably
+from cohortstream.tables.deadlines import DeadlineQueue
+from cohortstream.tables.faust_tables import persons
+from cohortstream.tables.keys import partition_for
+
+log = logging.getLogger(__name__)
+
+COHORTS_REFRESH_S = 5.0
+TIMER_CHECK_S = 0.25  # deadlines are whole seconds: a tick goes out within this of one
+
+registry = CohortRegistry()
+deadlines = DeadlineQueue()
+_assigned: set[int] | None = None  # person_commands partitions; None: rebuild the queue
+
+
+async def refresh_cohorts() -> None:
+    try:
+        registry.replace(await wiring.current.load_cohorts())
+    except DefinitionError as exc:  # stored definitions that no longer fit together
+        log.error("cohort definitions rejected, keeping the last set: %s", exc)
+
+
+@app.timer(COHORTS_REFRESH_S)
+async def refresh_cohorts_periodically() -> None:
+    """New and changed cohorts are evaluated within one interval."""
+    try:
+        await refresh_cohorts()
+    except Exception as exc:
+        log.warning("cohort refresh failed, keeping the last set: %s", exc)
+
+
+def forget_assignment() -> None:
+    """Partitions moved: the queue is rebuilt from the table before the next tick."""
+    global _assigned
+    _assigned = None
+
+
+def _owned_partitions() -> set[int]:
+    return {tp.partition for tp in app.consumer.assignment() if tp.topic == PERSON_COMMANDS_TOPIC}
+
+
+@app.timer(TIMER_CHECK_S)
+async def fire_due_deadlines() -> None:
+    """Persons whose next check has come get a `tick` on their own partition, so it
+    is applied in order with their other commands, by their owner."""
+    global _assigned
+    partitions = wiring.current.settings.topic_partitions
+    if _assigned is None:
+        _assigned = _owned_partitions()
+        deadlines.replace_all(
+            (key, state["next_check"])
+            for key, state in list(persons.items())
+            if state.get("next_check") is not None and partition_for(key, partitions) in _assigned
+        )
+    by_partition: dict[int, list[dict[str, object]]] = {}
+    for key, at in deadlines.pop_due(time.time()):
+        project_id, person_id = key.split(":", 1)
+        by_partition.setdefault(partition_for(key, partitions), []).append(
+            {"op": "tick", "project_id": int(project_id), "person_id": person_id, "at": at}
+        )
+    for partition, commands in by_partition.items():
+        await publish_durably(
+            wiring.current.person_commands,
+            None,
+            orjson.dumps(commands),
+            partition=partition,
+            what="send timer ticks",
+        )

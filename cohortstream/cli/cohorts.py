@@ -1,0 +1,46 @@
+"""`cohortstream cohorts ...`: definitions to and from PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from cohortstream.cohorts.store import apply_definitions, delete_definition, load_definitions
+from cohortstream.sinks.migrate import migrate_postgres
+
+
+async def _connected(database_url: str) -> Any:
+    connection = await asyncpg.connect(database_url)
+    await migrate_postgres(connection)
+    return connection
+
+
+async def apply_file(database_url: str, raw: Any) -> list[str]:
+    """Apply one definition or a list of them (parsed JSON); raises DefinitionError."""
+    items = raw if isinstance(raw, list) else [raw]
+    connection = await _connected(database_url)
+    try:
+        return await apply_definitions(connection, items)
+    finally:
+        await connection.close()
+
+
+async def list_cohorts(database_url: str) -> list[dict[str, Any]]:
+    connection = await _connected(database_url)
+    try:
+        definitions = await load_definitions(connection)
+    finally:
+        await connection.close()
+    return [
+        {"project_id": d.project_id, "id": d.id, "name": d.name, "kind": d.kind}
+        for d in sorted(definitions, key=lambda d: (d.project_id, d.id))
+    ]
+
+
+async def delete_cohort(database_url: str, project_id: int, cohort_id: str) -> None:
+    connection = await _connected(database_url)
+    try:
+        await delete_definition(connection, project_id, cohort_id)
+    finally:
+        await connection.close()

@@ -1,0 +1,59 @@
+"""Cohort definitions in PostgreSQL: validated on the way in, loaded by every worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from cohortstream.cohorts.definition import (
+    CohortDefinition,
+    DefinitionError,
+    dependency_order,
+    parse_definition,
+)
+
+
+async def load_definitions(connection: Any) -> list[CohortDefinition]:
+    """Every live definition (rows that no longer validate are skipped, not fatal)."""
+    rows = await connection.fetch("SELECT definition::text AS d FROM cohorts WHERE NOT deleted")
+    definitions = []
+    for row in rows:
+        try:
+            definitions.append(parse_definition(orjson.loads(row["d"])))
+        except DefinitionError:
+            continue
+    return definitions
+
+
+async def apply_definitions(connection: Any, raw: list[Any]) -> list[str]:
+    """Validate and upsert definitions (one transaction; all or none). Cohort
+    references are checked against the project's other cohorts. Returns the ids."""
+    parsed = [parse_definition(item) for item in raw]
+    async with connection.transaction():
+        existing = await load_definitions(connection)
+        incoming = {(d.project_id, d.id) for d in parsed}
+        others = [d for d in existing if (d.project_id, d.id) not in incoming]
+        for project_id in {d.project_id for d in parsed}:
+            dependency_order([d for d in [*others, *parsed] if d.project_id == project_id])
+        for definition in parsed:
+            await connection.execute(
+                """INSERT INTO cohorts (project_id, id, definition) VALUES ($1, $2, $3::jsonb)
+                ON CONFLICT (project_id, id) DO UPDATE SET definition = excluded.definition,
+                    version = cohorts.version + 1, deleted = false, updated_at = now()""",
+                definition.project_id,
+                definition.id,
+                definition.model_dump_json(exclude_none=True),
+            )
+    return [d.id for d in parsed]
+
+
+async def delete_definition(connection: Any, project_id: int, cohort_id: str) -> bool:
+    status = await connection.execute(
+        "UPDATE cohorts SET deleted = true, updated_at = now() WHERE project_id = $1 AND id = $2",
+        project_id,
+        cohort_id,
+    )
+    if not status.endswith(" 1"):
+        raise DefinitionError("id", f"no cohort {cohort_id!r} in project {project_id}")
+    return True

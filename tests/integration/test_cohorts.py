@@ -1,0 +1,113 @@
+"""In-stream cohorts on the real stack: a join within a second of the event that
+qualifies, and a leave from the timer when the window passes, with no event."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import orjson
+import pytest
+
+from cohortstream.cli.producer import EventProducer
+from cohortstream.streams.admin import ensure_topics
+
+from .conftest import run_cli
+
+pytestmark = pytest.mark.integration
+
+
+async def transitions(warehouse, project_id):
+    return await warehouse.query_rows(
+        "SELECT kind, entry_count, source, toUnixTimestamp(at) AS at FROM cohort_transitions "
+        f"FINAL WHERE project_id = {project_id} ORDER BY at, kind DESC"
+    )
+
+
+async def wait_for_rows(warehouse, project_id, count, timeout_s, workers):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        rows = await transitions(warehouse, project_id)
+        if len(rows) >= count:
+            return rows
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{await transitions(warehouse, project_id)}\n{workers.logs()[-3000:]}")
+
+
+async def test_join_on_the_qualifying_event_and_timer_driven_leave(
+    stack, workers, warehouse, project_id, tmp_path
+):
+    definition = {
+        "id": f"buyers-{project_id}",
+        "project_id": project_id,
+        "name": "Repeat buyers",
+        "criteria": {
+            "type": "event",
+            "event": "purchase",
+            "check": "count",
+            "operator": "gte",
+            "value": 2,
+            "within": "6s",
+        },
+    }
+    path = tmp_path / "cohort.json"
+    path.write_text(json.dumps(definition))
+    result = run_cli(stack, "cohorts", "apply", str(path))
+    assert result.returncode == 0, result.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps({**definition, "criteria": {"type": "event", "event": "x", "within": "6y"}})
+    )
+    refused = run_cli(stack, "cohorts", "apply", str(bad))
+    assert refused.returncode != 0 and "criteria.within" in refused.stderr
+
+    await ensure_topics(stack)
+    workers.start()
+    key = f"{project_id}:buyer".encode()
+
+    def purchase(n: int) -> bytes:
+        return orjson.dumps(
+            {
+                "event": "purchase",
+                "distinct_id": "buyer",
+                "project_id": project_id,
+                "properties": {"n": n},
+            }
+        )
+
+    warm_up = orjson.dumps({"event": "$pageview", "distinct_id": "buyer", "project_id": project_id})
+    async with EventProducer(stack.kafka_broker, stack.events_topic) as producer:
+        # A first event shows the worker is up and the stages are warm.
+        await producer.send(warm_up, key)
+        await wait_for_rows_or_events(warehouse, project_id, workers)
+        await producer.send(purchase(1), key)
+        await producer.send(purchase(2), key)
+        await producer.flush()
+        sent = time.time()
+    [entered] = await wait_for_rows(warehouse, project_id, 1, 30, workers)
+    joined_after = time.time() - sent
+    assert (entered["kind"], entered["entry_count"], entered["source"]) == ("entered", 1, "event")
+
+    rows = await wait_for_rows(warehouse, project_id, 2, 30, workers)
+    left = rows[1]
+    assert (left["kind"], left["source"]) == ("left", "timer")
+    # The first purchase left the 6 s window: that moment, not when the timer ran.
+    assert 0 < left["at"] - entered["at"] <= 6
+    members = await warehouse.query_rows(
+        f"SELECT is_member FROM cohort_members FINAL WHERE project_id = {project_id}"
+    )
+    assert members == [{"is_member": 0}]
+    print(f"join visible in ClickHouse {joined_after:.2f}s after the qualifying event")
+
+
+async def wait_for_rows_or_events(warehouse, project_id, workers, timeout_s=90):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        rows = await warehouse.query_rows(
+            f"SELECT count() AS n FROM events WHERE project_id = {project_id}"
+        )
+        if rows[0]["n"] >= 1:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(workers.logs()[-3000:])

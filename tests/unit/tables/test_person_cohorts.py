@@ -1,0 +1,114 @@
+"""Cohorts kept by the person actor: joins and leaves from events, timers, merges, deletes."""
+
+from cohortstream.cohorts.definition import parse_definition
+from cohortstream.cohorts.registry import CohortRegistry
+
+from .network import Network
+
+T0 = 1_700_000_000  # seconds
+
+
+def registry(*definitions):
+    return CohortRegistry([parse_definition(d) for d in definitions])
+
+
+POWER = {
+    "id": "power",
+    "project_id": 1,
+    "name": "Power users",
+    "criteria": {
+        "type": "event",
+        "event": "click",
+        "check": "count",
+        "operator": "gte",
+        "value": 3,
+        "within": "60s",
+        "where": [{"key": "button", "operator": "eq", "value": "buy"}],
+    },
+}
+DORMANT = {
+    "id": "dormant",
+    "project_id": 1,
+    "name": "Dormant",
+    "criteria": {
+        "type": "and",
+        "conditions": [
+            {"type": "event", "event": "login", "check": "exists"},
+            {"type": "event", "event": "login", "check": "not_exists", "within": "7d"},
+        ],
+    },
+}
+
+
+def event(did, name, at, uuid, properties=None):
+    return {
+        "uuid": uuid,
+        "project_id": 1,
+        "event": name,
+        "distinct_id": did,
+        "person_id": "",
+        "properties": properties or {},
+        "timestamp_us": at * 1_000_000,
+        "created_at_us": at * 1_000_000,
+        "warnings": [],
+    }
+
+
+def kinds(network):
+    return [(t["cohort_id"], t["kind"], t["entry_count"], t["source"]) for t in network.transitions]
+
+
+def test_count_within_a_window_joins_on_the_event_and_leaves_on_the_timer():
+    network = Network(cohorts=registry(POWER))
+    for index, at in enumerate((T0, T0 + 10, T0 + 20)):
+        network.send_event(event("d", "click", at, f"e{index}", {"button": "buy"}))
+        network.send_event(event("d", "click", at, f"x{index}", {"button": "other"}))
+        network.run()
+    assert kinds(network) == [("power", "entered", 1, "event")]
+    network.advance_clock(T0 + 59)
+    assert len(network.transitions) == 1
+    network.advance_clock(T0 + 61)  # the click at T0 left (T0 + 1, T0 + 61]
+    assert kinds(network)[-1] == ("power", "left", 1, "timer")
+    assert network.transitions[-1]["at"] == T0 + 60
+
+
+def test_absence_joins_with_no_event_when_the_window_completes():
+    network = Network(cohorts=registry(DORMANT))
+    network.send_event(event("d", "login", T0, "l1"))
+    network.run()
+    assert network.transitions == []
+    network.advance_clock(T0 + 7 * 86_400)
+    assert kinds(network) == [("dormant", "entered", 1, "timer")]
+    network.send_event(event("d", "login", T0 + 8 * 86_400, "l2"))
+    network.run()
+    assert kinds(network)[-1] == ("dormant", "left", 1, "event")
+
+
+def test_redelivered_events_count_once():
+    network = Network(cohorts=registry(POWER), redelivery=0.5, seed=3)
+    for index in range(2):
+        network.send_event(event("d", "click", T0 + index, f"e{index}", {"button": "buy"}))
+    network.run()
+    assert network.transitions == []  # two distinct clicks, however often delivered
+
+
+def test_a_merge_combines_counters_and_the_old_person_leaves():
+    network = Network(cohorts=registry(POWER))
+    network.send_event(event("anon", "click", T0, "a1", {"button": "buy"}))
+    network.send_event(event("anon", "click", T0 + 1, "a2", {"button": "buy"}))
+    network.send_event(event("user", "click", T0 + 2, "u1", {"button": "buy"}))
+    network.run()
+    assert network.transitions == []
+    network.send_event(event("user", "$identify", T0 + 3, "i1", {"$anon_distinct_id": "anon"}))
+    network.run()
+    assert kinds(network) == [("power", "entered", 1, "merge")]
+
+
+def test_delete_leaves_every_cohort():
+    network = Network(cohorts=registry(POWER))
+    for index in range(3):
+        network.send_event(event("d", "click", T0 + index, f"e{index}", {"button": "buy"}))
+    network.run()
+    network.send_event(event("d", "$delete_person", T0 + 5, "del"))
+    network.run()
+    assert kinds(network) == [("power", "entered", 1, "event"), ("power", "left", 1, "delete")]
