@@ -49,7 +49,18 @@ SUMMARY_QUERIES = {
     "Events per day": """
         SELECT toDate(timestamp) AS day, count() AS events
         FROM events FINAL WHERE project_id = {project} GROUP BY day ORDER BY day""",
+    "Persons": """
+        SELECT count() AS persons, countIf(is_identified = 1) AS identified
+        FROM persons FINAL WHERE project_id = {project} AND is_deleted = 0""",
 }
+
+COHORTS_QUERY = """
+    SELECT cohort_id, countIf(kind = 'entered') AS entered, countIf(kind = 'left') AS left,
+           countIf(kind = 'entered') - countIf(kind = 'left') AS members,
+           groupUniqArray(source) AS sources
+    FROM cohort_transitions FINAL WHERE project_id = {project}
+    GROUP BY cohort_id ORDER BY cohort_id"""
+LIVE_USER = "live-demo-buyer"
 
 
 def run_demo(settings: Settings, *, users: int, seed: int, keep: bool, timeout_s: float) -> None:
@@ -82,7 +93,12 @@ def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     port = free_port()
     click.echo(f"starting a worker (web on :{port}, log {log_path}) ...")
-    env = {**os.environ, "COHORTSTREAM_STATE_DIR": str(settings.state_dir), "WEB_PORT": str(port)}
+    env = {
+        **os.environ,
+        "COHORTSTREAM_STATE_DIR": str(settings.state_dir),
+        "WEB_PORT": str(port),
+        "SINK_FLUSH_SECONDS": "1",  # a demo shows rows as they come
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "cohortstream.cli.main", "worker"],
         stdout=log_path.open("ab"),
@@ -111,6 +127,8 @@ async def stream_and_report(settings: Settings, config: DemoConfig, timeout_s: f
         )
         encoded.append((raw, key))
     await ensure_topics(settings)
+    applied = await apply_demo_cohorts(settings)
+    click.echo(f"cohorts: {', '.join(applied)} (cohortstream/demo/cohorts.json)")
     click.echo(
         f"producing {len(encoded)} SDK batches ({len(expected_uuids)} valid events, "
         f"{rejected} malformed) from {config.users} simulated users ..."
@@ -123,18 +141,82 @@ async def stream_and_report(settings: Settings, config: DemoConfig, timeout_s: f
         landed = await wait_for_rows(
             warehouse, config.project_id, len(expected_uuids), timeout_s, started
         )
+        elapsed = time.monotonic() - started
         for title, query in SUMMARY_QUERIES.items():
             rows = await warehouse.query_rows(query.format(project=config.project_id))
             click.echo(f"\n{title}\n{render_table(rows)}")
+        await asyncio.sleep(3)  # the persons sink's last batch
+        rows = await warehouse.query_rows(COHORTS_QUERY.format(project=config.project_id))
+        click.echo(f"\nCohort transitions so far\n{render_table(rows)}")
+        await show_a_live_join_and_leave(settings, warehouse, config.project_id)
     finally:
         await warehouse.close()
-    elapsed = time.monotonic() - started
     click.echo(
         f"\n{landed} of {len(expected_uuids)} events in ClickHouse after {elapsed:.1f}s; "
         f"{rejected} malformed events went to {settings.dead_letter_topic}."
     )
     if landed < len(expected_uuids):
         raise click.ClickException("not every event landed; see the worker log")
+
+
+async def apply_demo_cohorts(settings: Settings) -> list[str]:
+    from importlib import resources
+
+    from cohortstream.cli.cohorts import apply_file
+
+    raw = orjson.loads(resources.files("cohortstream.demo").joinpath("cohorts.json").read_bytes())
+    applied = await apply_file(settings.database_url, raw)
+    await asyncio.sleep(6)  # workers reload definitions every 5 s
+    return applied
+
+
+async def show_a_live_join_and_leave(
+    settings: Settings, warehouse: Warehouse, project: int
+) -> None:
+    """One live purchase: the person joins `just-purchased` at once and leaves 15 s
+    later on a timer, with no further event. Read off the cohort_transitions topic."""
+    from aiokafka import AIOKafkaConsumer
+
+    from cohortstream.ingestion.person_ids import person_id_for
+    from cohortstream.streams.app import COHORT_TRANSITIONS_TOPIC
+
+    person_id = person_id_for(project, LIVE_USER)
+    consumer = AIOKafkaConsumer(
+        COHORT_TRANSITIONS_TOPIC,
+        bootstrap_servers=settings.kafka_broker,
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        await consumer.getmany(timeout_ms=1000)  # joins and positions at the end
+        click.echo(f"\nlive: {LIVE_USER} buys something now ...")
+        payload = {
+            "event": "purchase",
+            "distinct_id": LIVE_USER,
+            "project_id": project,
+            "properties": {"amount": 42.0, "at": time.time()},
+        }
+        sent = time.monotonic()
+        async with EventProducer(settings.kafka_broker, settings.events_topic) as producer:
+            await producer.send(orjson.dumps(payload), f"{project}:{LIVE_USER}".encode())
+        kinds: list[str] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(kinds) < 2:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    change = orjson.loads(record.value)
+                    if change["person_id"] != person_id or change["cohort_id"] != "just-purchased":
+                        continue
+                    kinds.append(change["kind"])
+                    click.echo(
+                        f"  {time.monotonic() - sent:5.1f}s  {change['kind']:<7} just-purchased "
+                        f"(source: {change['source']}, key {change['idempotency_key']})"
+                    )
+    finally:
+        await consumer.stop()
+    if len(kinds) < 2:
+        raise click.ClickException("the live join and leave did not show; see the worker log")
 
 
 async def wait_for_rows(

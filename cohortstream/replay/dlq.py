@@ -24,7 +24,14 @@ from cohortstream.streams.records import DLQ_REASON, MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
-REPLAYABLE_BY_DEFAULT = ("clickhouse_insert_failed", "postgres_upsert_failed", "internal_error")
+REPLAYABLE_BY_DEFAULT = (
+    "clickhouse_insert_failed",
+    "postgres_upsert_failed",
+    "internal_error",
+    "person_sink_failed",
+)
+# Dead letters that are not capture payloads go back where they came from.
+TOPIC_OF_REASON = {"person_sink_failed": "person_changes"}
 LOCK_NAME = "cohortstream:lock:dlq-replay"
 REPLAYED_FROM = "cohortstream.replayed_from"
 JOIN_TIMEOUT_S = 90.0
@@ -134,7 +141,7 @@ async def _replay_records(
                 continue
             try:
                 await producer.send_and_wait(
-                    settings.events_topic,
+                    TOPIC_OF_REASON.get(reason, settings.events_topic),
                     record.value,
                     key=record.key,
                     headers=[

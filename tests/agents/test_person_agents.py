@@ -152,3 +152,29 @@ async def test_sink_persons_writes_clickhouse_and_postgres(outputs, warehouse, p
     assert warehouse.rows["person_distinct_ids"][0]["distinct_id"] == "d"
     assert person_store.persons_rows[(1, rows[0]["id"])]["version"] == 2
     assert person_store.distinct_id_rows[(1, "d")]["person_id"] == rows[0]["id"]
+
+
+async def test_person_outputs_are_retried_before_the_batch_is_acked(outputs, monkeypatch):
+    # take_events acks in a `finally`: a send that raised would lose the batch's effects.
+    async def no_sleep(_):
+        return None
+
+    monkeypatch.setattr("cohortstream.retry._sleep", no_sleep)
+    outputs.person_changes.fail_next = 2
+    pid = person_id_for(1, "r")
+    command = {
+        "op": "event",
+        "project_id": 1,
+        "person_id": pid,
+        "distinct_id": "r",
+        "version": 0,
+        "uuid": "u1",
+        "event": "e",
+        "timestamp_us": 5,
+        "set": {"a": 1},
+    }
+    async with update_persons.test_context() as agent:
+        await agent.put([command])
+        await wait_for(lambda: len(outputs.person_changes.records) == 1)
+    [row] = [r for r in commands(outputs.person_changes) if r["table"] == "persons"]
+    assert row["properties"] == {"a": 1}

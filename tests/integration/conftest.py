@@ -107,20 +107,43 @@ class Workers:
         process.wait(timeout=10)
 
     def stop_all(self) -> None:
+        # One at a time, then until the group is empty: tansu's group coordinator
+        # was seen to wedge for good (state Unknown, a dead member kept) when the
+        # next test's worker joined while two members were leaving at once.
         for process in self.processes:
             if process.poll() is None:
                 process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=10)
+        if self.processes:
+            asyncio.run(wait_for_empty_group(self.settings.kafka_broker))
 
     def logs(self) -> str:
         return "\n".join(
             f"--- {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-40:])
             for path in sorted(self.log_dir.glob("worker-*.log"))
         )
+
+
+async def wait_for_empty_group(
+    broker: str, group: str = "cohortstream", timeout_s: float = 30
+) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            [response] = await admin.describe_consumer_groups([group])
+            if not response.groups or not response.groups[0][5]:  # no members
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
 
 
 @pytest.fixture()
