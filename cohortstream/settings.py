@@ -50,6 +50,9 @@ class Settings:
     ingest_batch_messages: int = 500
     # Resolve distinct_ids and persons the tables lack from PostgreSQL (existing deployments).
     person_cold_start: bool = True
+    # Workers keeping warm copies of other workers' table partitions: faster failover,
+    # but with the memory store each copy costs as much memory as the original.
+    table_standby_replicas: int = 0
     log_level: str = "info"
 
     @classmethod

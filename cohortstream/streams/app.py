@@ -32,6 +32,7 @@ app = faust.App(
     broker_session_timeout=settings.consumer_session_timeout_s,
     broker_heartbeat_interval=settings.consumer_session_timeout_s / 4,
     broker_rebalance_timeout=settings.consumer_session_timeout_s,
+    table_standby_replicas=settings.table_standby_replicas,
     producer_max_request_size=MAX_MESSAGE_BYTES,
     consumer_max_fetch_size=MAX_MESSAGE_BYTES,
     autodiscover=False,
