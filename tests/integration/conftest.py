@@ -7,6 +7,7 @@ each other's rows; workers are real `cohortstream worker` processes.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import os
 import signal
@@ -119,7 +120,9 @@ class Workers:
                     process.kill()
                     process.wait(timeout=10)
         if self.processes:
-            asyncio.run(wait_for_empty_group(self.settings.kafka_broker))
+            # Also called from async tests: run the wait on a loop of its own.
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                pool.submit(asyncio.run, wait_for_empty_group(self.settings.kafka_broker)).result()
 
     def logs(self) -> str:
         return "\n".join(
