@@ -92,7 +92,9 @@ async def test_clickhouse_killed_mid_stream_loses_nothing(own_stack, tmp_path):
         # Replaying the dead letters re-ingests them as the same events.
         report = await replay_dead_letters(settings)
         assert report.by_reason["clickhouse_insert_failed"] == len(await dead_letters())
-        assert report.by_reason == {SINK_FAILED: report.replayed}
+        assert report.by_reason[SINK_FAILED] == report.replayed - report.by_reason.get(
+            "person_sink_failed", 0
+        )
         warehouse = open_warehouse(settings)
         try:
             await wait_for_count(
