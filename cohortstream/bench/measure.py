@@ -115,7 +115,11 @@ async def measure_pipeline(
         return Result(name, len(messages), events, finished - started)
     finally:
         worker.terminate()
-        await asyncio.wait_for(worker.wait(), timeout=60)
+        try:
+            await asyncio.wait_for(worker.wait(), timeout=30)
+        except TimeoutError:  # a stuck shutdown must not cost the measurement
+            worker.kill()
+            await worker.wait()
         log.close()
         await warehouse.close()
 
