@@ -176,4 +176,10 @@ def public_view(state: PersonState) -> dict[str, Any]:
         "is_identified": state["is_identified"],
         "version": state["version"],
         "created_at_us": state["created_at_us"],
+        # Cohorts the person is a member of now: id -> entered at (seconds).
+        "cohorts": {
+            cohort_id: membership[1]
+            for cohort_id, membership in sorted(state.get("cohorts", {}).items())
+            if membership[0]
+        },
     }

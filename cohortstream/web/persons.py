@@ -16,12 +16,11 @@ from typing import Any
 
 import aiohttp
 import orjson
-from faust.exceptions import SameNode
 from faust.web import Request, Response, View
 
-from cohortstream.streams.app import app, events_topic, person_commands_topic
+from cohortstream.streams.app import app, events_topic, person_commands_topic, settings
 from cohortstream.tables.faust_tables import identities, persons
-from cohortstream.tables.keys import identity_key, person_key
+from cohortstream.tables.keys import identity_key, partition_for, person_key
 from cohortstream.tables.person_state import public_view
 
 MAX_FORWARDS = 32
@@ -38,10 +37,9 @@ class PersonByDistinctId(View):
         if project is None:
             return self.json({"error": "project_id must be a positive integer"}, status=400)
         key = identity_key(project, distinct_id)
-        try:
-            return await app.router.route_topic_req(events_topic, key, self.web, request)
-        except SameNode:
-            pass
+        owner = owner_of(events_topic.get_topic_name(), key)
+        if not _is_me(owner):
+            return await self._proxied(owner, request)
         entry = identities.get(key)
         if entry is None or entry[0] is None:
             return self.json({"error": f"no person for distinct_id {distinct_id!r}"}, status=404)
@@ -60,15 +58,32 @@ class PersonByDistinctId(View):
 
     async def _person(self, project: int, person_id: str) -> Response:
         url = _owner_of_person(project, person_id)
-        path = f"/persons/{project}/by-id/{person_id}"
-        if str(url).rstrip("/") == str(app.conf.canonical_url).rstrip("/"):
+        if _is_me(url):
             body, status = person_answer(project, person_id)
             return self.json(body, status=status)
+        return await self._fetch(url, f"/persons/{project}/by-id/{person_id}")
+
+    async def _proxied(self, owner: str, request: Request) -> Response:
+        return await self._fetch(owner, request.url.path)
+
+    async def _fetch(self, owner: str, path: str) -> Response:
         async with (
             aiohttp.ClientSession() as session,
-            session.get(str(url).rstrip("/") + path) as response,
+            session.get(owner.rstrip("/") + path) as response,
         ):
             return self.json(await response.json(), status=response.status)
+
+
+@app.page("/persons/{project_id}/{distinct_id}/cohorts")
+class PersonCohorts(PersonByDistinctId):
+    """The cohorts a distinct_id's person is in now (id -> entered at, seconds)."""
+
+    async def get(self, request: Request, project_id: str, distinct_id: str) -> Response:
+        response = await super().get(request, project_id, distinct_id)
+        body = orjson.loads(response.body)
+        if response.status != 200:
+            return self.json(body, status=response.status)
+        return self.json({"person_id": body["person_id"], "cohorts": body["cohorts"]})
 
 
 @app.page("/persons/{project_id}/by-id/{person_id}")
@@ -77,12 +92,13 @@ class PersonById(View):
         project = _project(project_id)
         if project is None:
             return self.json({"error": "project_id must be a positive integer"}, status=400)
-        try:
-            return await app.router.route_topic_req(
-                person_commands_topic, person_key(project, person_id), self.web, request
-            )
-        except SameNode:
-            pass
+        owner = _owner_of_person(project, person_id)
+        if not _is_me(owner):
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(owner.rstrip("/") + request.url.path) as response,
+            ):
+                return self.json(await response.json(), status=response.status)
         body, status = person_answer(project, person_id)
         return self.json(body, status=status)
 
@@ -97,15 +113,25 @@ def person_answer(project: int, person_id: str) -> tuple[dict[str, Any], int]:
         if "forward" not in state:
             return public_view(state), 200
         forward = state["forward"]
-        if str(_owner_of_person(project, forward)).rstrip("/") != str(
-            app.conf.canonical_url
-        ).rstrip("/"):
+        if not _is_me(_owner_of_person(project, forward)):
             return {"merged_into": forward, "see": f"/persons/{project}/by-id/{forward}"}, 409
         person_id = forward
     return {"error": "merge chain too long"}, 500
 
 
-def _owner_of_person(project: int, person_id: str) -> Any:
-    return app.router.external_topic_key_store(
-        person_commands_topic, person_key(project, person_id)
-    )
+def _owner_of_person(project: int, person_id: str) -> str:
+    return owner_of(person_commands_topic.get_topic_name(), person_key(project, person_id))
+
+
+def owner_of(topic: str, key: str) -> str:
+    """The URL of the worker consuming ``key``'s partition of ``topic``. Computed here:
+    Faust's router asks the producer, whose metadata may not know the topic yet."""
+    partition = partition_for(key, settings.topic_partitions)
+    for host, topics in app.router.external_topics_metadata().items():
+        if partition in topics.get(topic, ()):
+            return str(host)
+    return str(app.conf.canonical_url)  # mid-rebalance: answer from here
+
+
+def _is_me(url: str) -> bool:
+    return url.rstrip("/") == str(app.conf.canonical_url).rstrip("/")

@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 
+import aiohttp
 import orjson
 import pytest
 
@@ -87,6 +88,10 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
         sent = time.time()
     [entered] = await wait_for_rows(warehouse, project_id, 1, 30, workers)
     joined_after = time.time() - sent
+    url = f"http://127.0.0.1:{workers.web_ports[0]}/persons/{project_id}/buyer/cohorts"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200
+        assert set((await response.json())["cohorts"]) == {f"buyers-{project_id}"}
     assert (entered["kind"], entered["entry_count"], entered["source"]) == ("entered", 1, "event")
 
     rows = await wait_for_rows(warehouse, project_id, 2, 30, workers)
