@@ -181,13 +181,8 @@ def _on_merge(
         and state["is_identified"]
         and command["kind"] != MERGE_DANGEROUSLY
     )
-    _union_step(
-        {**command, "refuse": refuse},
-        command["person_id"],
-        command["person_id"],
-        outbox,
-        loser_side=True,
-    )
+    union = {**command, "loser": command["person_id"], "refuse": refuse}
+    _union_step(union, command["person_id"], command["person_id"], outbox)
 
 
 def _union_step(
@@ -195,16 +190,11 @@ def _union_step(
     was: str,
     now: str,
     outbox: Outbox,
-    *,
-    loser_side: bool | None = None,
 ) -> None:
     """Send the union of the pair on to the larger id, with ``was`` resolved to ``now``."""
-    if loser_side is None:
-        loser, winner = command["loser"], command["winner"]
-        loser = now if loser == was else loser
-        winner = now if winner == was else winner
-    else:
-        loser, winner = now, command["winner"]
+    loser, winner = command["loser"], command["winner"]
+    loser = now if loser == was else loser
+    winner = now if winner == was else winner
     if loser == winner:
         return
     outbox.person_commands.append(

@@ -67,11 +67,8 @@ class PersonByDistinctId(View):
         return await self._fetch(owner, request.url.path)
 
     async def _fetch(self, owner: str, path: str) -> Response:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(owner.rstrip("/") + path) as response,
-        ):
-            return self.json(await response.json(), status=response.status)
+        body, status = await fetch_json(owner, path)
+        return self.json(body, status=status)
 
 
 @app.page("/persons/{project_id}/{distinct_id}/cohorts")
@@ -94,11 +91,8 @@ class PersonById(View):
             return self.json({"error": "project_id must be a positive integer"}, status=400)
         owner = _owner_of_person(project, person_id)
         if not _is_me(owner):
-            async with (
-                aiohttp.ClientSession() as session,
-                session.get(owner.rstrip("/") + request.url.path) as response,
-            ):
-                return self.json(await response.json(), status=response.status)
+            body, status = await fetch_json(owner, request.url.path)
+            return self.json(body, status=status)
         body, status = person_answer(project, person_id)
         return self.json(body, status=status)
 
@@ -131,6 +125,15 @@ def owner_of(topic: str, key: str) -> str:
         if partition in topics.get(topic, ()):
             return str(host)
     return str(app.conf.canonical_url)  # mid-rebalance: answer from here
+
+
+async def fetch_json(owner: str, path: str) -> tuple[Any, int]:
+    """The owning worker's answer to ``path``."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(owner.rstrip("/") + path) as response,
+    ):
+        return await response.json(), response.status
 
 
 def _is_me(url: str) -> bool:
