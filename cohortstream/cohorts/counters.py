@@ -13,7 +13,10 @@ that spec needs (uuids make a redelivered event count once):
 Windows are rolling and exact to the second: at time t, ``within W`` covers
 occurrences with time in (t - W, t]. Because the kept times are the latest
 ones, a late (out-of-order) occurrence is placed where it belongs, and one
-older than all K kept ones cannot change any answer.
+older than all K kept ones cannot change any answer. Occurrences stamped
+after the moment of recording (clients' clocks run ahead; ingestion accepts
+up to 23 hours) are all kept until that moment passes them: each will be
+among the latest once its time comes.
 """
 
 from __future__ import annotations
@@ -56,9 +59,9 @@ def needs_of(condition: EventCondition) -> Needs:
     return Needs(latest=threshold + 1 if condition.check == "count" else 1)
 
 
-def record(counter: Counter | None, at: int, event_uuid: str, needs: Needs) -> Counter:
-    """A new counter with the occurrence of ``event_uuid`` at ``at`` (seconds);
-    the same counter when it already holds that event."""
+def record(counter: Counter | None, at: int, event_uuid: str, needs: Needs, now: int) -> Counter:
+    """A new counter with the occurrence of ``event_uuid`` at ``at`` (seconds),
+    recorded at ``now``; the same counter when it already holds that event."""
     times = list(counter["ts"]) if counter else []
     ids = list(counter["ids"]) if counter else []
     if needs.latest:
@@ -67,10 +70,16 @@ def record(counter: Counter | None, at: int, event_uuid: str, needs: Needs) -> C
         if position < len(times) and times[position] == entry:
             return counter if counter is not None else {"ts": times, "ids": ids}
         times.insert(position, entry)
-        del times[: max(0, len(times) - needs.latest)]
+        times = _trim(times, needs.latest, now)
     if len(ids) < max(needs.total_cap, 1) and event_uuid not in ids:
         ids.append(event_uuid)
     return {"ts": times, "ids": ids}
+
+
+def _trim(times: list[list[Any]], keep: int, now: int) -> list[list[Any]]:
+    """The ``keep`` latest occurrences up to ``now``, and every one after it."""
+    split = bisect.bisect_right([t for t, _ in times], now)
+    return times[max(0, split - keep) :]
 
 
 def total(counter: Counter | None) -> int:
@@ -78,12 +87,12 @@ def total(counter: Counter | None) -> int:
     return len(counter["ids"]) if counter else 0
 
 
-def merge_counters(a: Counter | None, b: Counter | None, needs: Needs) -> Counter | None:
+def merge_counters(a: Counter | None, b: Counter | None, needs: Needs, now: int) -> Counter | None:
     """Two persons' counters as one (a merge): latest occurrences of both, uuids of both."""
     if a is None or b is None:
         return a or b
-    times = sorted({(t, u) for t, u in a["ts"] + b["ts"]})
-    kept = [list(e) for e in times[-needs.latest :]] if needs.latest else []
+    times = [list(e) for e in sorted({(t, u) for t, u in a["ts"] + b["ts"]})]
+    kept = _trim(times, needs.latest, now) if needs.latest else []
     ids = list(dict.fromkeys(a["ids"] + b["ids"]))[: max(needs.total_cap, 1)]
     return {"ts": kept, "ids": ids}
 

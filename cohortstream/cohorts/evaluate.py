@@ -30,7 +30,7 @@ from cohortstream.cohorts.definition import (
     PropertyFilter,
 )
 
-_MISSING = object()
+MISSING = object()  # a property the person or event does not have
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def evaluate(
     if isinstance(condition, EventCondition):
         return _event(condition, now, counters.get(spec_key(condition)))
     if isinstance(condition, PersonCondition):
-        value = properties.get(condition.key, _MISSING)
+        value = properties.get(condition.key, MISSING)
         return Outcome(compare(condition.operator, value, condition.value))
     if isinstance(condition, CohortCondition):
         return Outcome(memberships.get(condition.cohort_id, False) == condition.member)
@@ -100,20 +100,20 @@ def _event(condition: EventCondition, now: int, counter: Counter | None) -> Outc
 
 def matches_filters(filters: list[PropertyFilter], properties: Mapping[str, Any]) -> bool:
     """An event's ``where``: every filter holds on its properties."""
-    return all(compare(f.operator, properties.get(f.key, _MISSING), f.value) for f in filters)
+    return all(compare(f.operator, properties.get(f.key, MISSING), f.value) for f in filters)
 
 
 def compare(operator: str, actual: Any, expected: Any) -> bool:
     """One operator; a missing or incomparable value never matches (except the negations)."""
     if operator == "is_set":
-        return actual is not _MISSING and actual is not None
+        return actual is not MISSING and actual is not None
     if operator == "is_not_set":
-        return actual is _MISSING or actual is None
+        return actual is MISSING or actual is None
     if operator == "neq":
-        return actual is _MISSING or actual != expected
+        return actual is MISSING or actual != expected
     if operator == "not_in":
-        return actual is _MISSING or actual not in expected
-    if actual is _MISSING or actual is None:
+        return actual is MISSING or actual not in expected
+    if actual is MISSING or actual is None:
         return False
     if operator == "eq":
         return bool(actual == expected)

@@ -17,9 +17,15 @@ from cohortstream.tables.person_state import PersonState
 
 
 def record_occurrences(
-    person: PersonState, project: ProjectCohorts, specs: list[str], at: int, event_uuid: str
+    person: PersonState,
+    project: ProjectCohorts,
+    specs: list[str],
+    at: int,
+    event_uuid: str,
+    now: int,
 ) -> bool:
-    """Count one event in the counters it feeds; whether any counter changed."""
+    """Count one event (time ``at``, arriving at ``now``) in the counters it feeds;
+    whether any counter changed."""
     counters = dict(person.get("counters", {}))
     changed = False
     for spec in specs:
@@ -27,7 +33,7 @@ def record_occurrences(
         if needs is None:
             continue  # a definition changed since ingestion matched it
         before = counters.get(spec)
-        after = record(before, at, event_uuid, needs)
+        after = record(before, at, event_uuid, needs, now)
         if after != before:
             counters[spec] = after
             changed = True
@@ -37,7 +43,7 @@ def record_occurrences(
 
 
 def merge_cohort_state(
-    target: PersonState, incoming: PersonState, project: ProjectCohorts | None
+    target: PersonState, incoming: PersonState, project: ProjectCohorts | None, now: int
 ) -> None:
     """A merged-away person's counters join the survivor's (memberships are re-derived)."""
     if project is None or not incoming.get("counters"):
@@ -46,7 +52,7 @@ def merge_cohort_state(
     for spec, counter in incoming["counters"].items():
         needs = project.needs.get(spec)
         if needs is not None:
-            counters[spec] = merge_counters(counters.get(spec), counter, needs)
+            counters[spec] = merge_counters(counters.get(spec), counter, needs, now)
     target["counters"] = counters
 
 
@@ -54,9 +60,16 @@ def evaluate_cohorts(
     person: PersonState, project: ProjectCohorts | None, now: int, source: str, outbox: Outbox
 ) -> bool:
     """Re-evaluate every dynamic cohort of the person's project at ``now``; emits
-    transitions and member rows; sets ``next_check``. Returns whether state changed."""
+    transitions and member rows; sets ``next_check``. Returns whether state changed.
+
+    A person's time never runs backwards: a redelivered tick, or an event that
+    arrived earlier but reached the person later than something newer, is
+    evaluated at the latest moment the person was evaluated at."""
     if project is None:
         return False
+    now = max(now, person.get("evaluated_at", 0))
+    # Kept in memory with every evaluation, persisted with the next real change.
+    person["evaluated_at"] = now
     stored = dict(person.get("cohorts", {}))
     members: dict[str, bool] = {}
     next_check: int | None = None
@@ -97,19 +110,21 @@ def leave_all(
     """The person stops existing (merged away, deleted): it leaves every cohort."""
     if project is None:
         return
-    stored = person.get("cohorts", {})
+    stored = dict(person.get("cohorts", {}))
     for definition in project.cohorts:
         current = Membership.from_json(stored.get(definition.id))
         if not current.member:
             continue
-        # A leave that ignores min_dwell: the person is gone.
+        # A leave that ignores min_dwell: the person is gone. The entry count stays,
+        # so a person revived under the same id goes on counting (keys stay unique).
         left = Membership(False, None, current.entries, False, False)
+        stored[definition.id] = left.to_json()
         outbox.rows.append(member_row(person, definition.id, left))
         if current.announced:
             t = transition(definition, person["id"], LEFT, current.entries, now, source)
             outbox.transitions.append(t)
             outbox.rows.append({"table": "transitions", **t})
-    person["cohorts"] = {}
+    person["cohorts"] = stored
     person["next_check"] = None
 
 

@@ -43,6 +43,7 @@ class PersonState(TypedDict, total=False):
     counters: dict[str, Any]
     cohorts: dict[str, list[Any]]
     next_check: int | None
+    evaluated_at: int  # the latest moment cohorts were evaluated at (seconds)
 
 
 def new_person(project_id: int, person_id: str, created_at_us: int) -> PersonState:
@@ -63,6 +64,10 @@ def revived(tombstone: PersonState, created_at_us: int) -> PersonState:
     """A deleted (or never seen) person starting over; versions keep counting up."""
     fresh = new_person(tombstone["project_id"], tombstone["id"], created_at_us)
     fresh["version"] = tombstone.get("version", 0) + 1
+    if tombstone.get("cohorts"):
+        fresh["cohorts"] = tombstone["cohorts"]  # all left; entry counts go on
+    if tombstone.get("merged"):
+        fresh["merged"] = tombstone["merged"]  # a stale hand-over must not resurrect them
     return fresh
 
 

@@ -50,6 +50,8 @@ def handle_person_command(
     key = person_key(command["project_id"], command["person_id"])
     state = table.get(key)
     if state is not None and "forward" in state:
+        if command["op"] == "tick":
+            return  # a deadline of the merged-away person: the survivor keeps its own
         if command["op"] == "union":
             _resend_hand_over(state, outbox)
             _union_step(command, state["id"], state["forward"], outbox)
@@ -107,7 +109,12 @@ def _on_event(
     cohort_state_moved = False
     if project is not None:
         cohort_state_moved = record_occurrences(
-            person, project, command.get("specs", []), timestamp_us // 1_000_000, command["uuid"]
+            person,
+            project,
+            command.get("specs", []),
+            timestamp_us // 1_000_000,
+            command["uuid"],
+            now,
         )
         cohort_state_moved |= evaluate_cohorts(person, project, now, "event", outbox)
         _note_deadline(key, person, outbox)
@@ -316,8 +323,9 @@ def _on_absorb(
         identified=command["kind"] in (IDENTIFY, ALIAS),
     )
     if project is not None:
-        merge_cohort_state(person, incoming, project)
-        evaluate_cohorts(person, project, command.get("at", 0), "merge", outbox)
+        now = command.get("at", 0)
+        merge_cohort_state(person, incoming, project, now)
+        evaluate_cohorts(person, project, now, "merge", outbox)
         _note_deadline(key, person, outbox)
     table[key] = person
     _announce_absorbed(person, incoming, outbox)
@@ -406,6 +414,10 @@ def _delete(
         "id": person["id"],
         "version": version,
         "deleted": True,
+        # For a revival under the same id: entry counts go on, and hand-overs of
+        # persons merged in before the delete stay repeats (their state is erased).
+        "cohorts": person.get("cohorts", {}),
+        "merged": person.get("merged", {}),
     }
     outbox.rows.append(deleted_person_row(person, version))
 

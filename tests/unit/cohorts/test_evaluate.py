@@ -16,7 +16,7 @@ def criteria(spec):
 def counters_for(condition, *times):
     counter = None
     for at in times:
-        counter = record(counter, at, f"u{at}", Needs(latest=5, total_cap=5))
+        counter = record(counter, at, f"u{at}", Needs(latest=5, total_cap=5), max(times))
     return {spec_key(condition): counter}
 
 

@@ -176,6 +176,29 @@ def test_delete_person_erases_state_and_distinct_ids_and_a_new_event_starts_over
     assert network.identities[identity_key(1, "u")][1] > deleted[0]["version"] - 2
 
 
+def test_a_stale_hand_over_never_brings_back_a_deleted_persons_data():
+    """A merged-away person's tombstone re-sends its hand-over when a later merge
+    walks through it; after the absorbing person was deleted and revived under
+    the same id, that re-send must be taken for the repeat it is."""
+    # Ids chosen so that anon's is the largest: anon is merged away into user, and
+    # the later merge with "other" walks through anon's tombstone.
+    anon = max((f"anon-{n}" for n in range(50)), key=lambda d: person_id_for(1, d))
+    user, other = "user", "other"
+    assert person_id_for(1, anon) > max(person_id_for(1, user), person_id_for(1, other))
+    network = run(
+        event(anon, "$set", {"$set": {"secret": "s"}}, ts=T0),
+        event(user, "$identify", {"$anon_distinct_id": anon}, ts=T0 + 1),
+        event(user, "$delete_person", ts=T0 + 2),
+        event(user, "$pageview", {"$set": {"plan": "free"}}, ts=T0 + 3),  # revives the id
+        event(other, "$pageview", ts=T0 + 4),
+        # anon, unlinked by the delete, resolves to its old (forwarding) id again.
+        event(anon, "$merge_dangerously", {"alias": other}, ts=T0 + 5),
+    )
+    person = person_of(network, anon)
+    assert person == person_of(network, other)
+    assert "secret" not in person["properties"]
+
+
 def test_conventional_person_properties_from_the_event():
     updates, warnings = person_updates(
         {"$geoip_country_code": "DE", "$referrer": "https://x", "$set": {"plan": "pro"}}
