@@ -73,17 +73,19 @@ class Network:
                 raise AssertionError("the network did not quiesce")
 
     def advance_clock(self, now: int) -> None:
-        """Fire every deadline up to ``now`` as the timers would, and deliver."""
+        """Fire every deadline up to ``now`` in time order, as the timer loop would:
+        each moment's ticks are delivered before the next moment comes."""
         while True:
-            due = sorted((at, key) for key, at in self.deadlines.items() if at <= now)
+            due = [at for at in self.deadlines.values() if at <= now]
             if not due:
                 return
-            for at, key in due:
+            moment = min(due)
+            for key in [k for k, at in self.deadlines.items() if at == moment]:
                 del self.deadlines[key]
                 project_id, person_id = key.split(":", 1)
                 tick = {"op": "tick", "project_id": int(project_id), "person_id": person_id}
                 self._queue("person", partition_for(key, self.partitions)).append(
-                    {**tick, "at": at}
+                    {**tick, "at": moment}
                 )
             self.run()
 

@@ -1,0 +1,213 @@
+"""Cohort memberships and transitions computed from scratch: the batch oracle.
+
+A sequential pass over the raw event log in arrival order (``created_at``),
+with persons from the persons oracle. Unlike the stream it keeps every
+occurrence and counts windows directly, so it checks the bounded counters,
+the timers (it evaluates every person at every moment its result could
+change: an occurrence entering or leaving a window, a dwell ending) and the
+merge and delete rules. Dwell and entry rules are ``membership.step``, the
+definition of those rules, which has tests of its own.
+
+Events arriving in the same second are taken to be of different persons
+(the stream gives no order between two of one person's events in one second).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from cohortstream.cohorts.definition import (
+    AndCondition,
+    CohortCondition,
+    CohortDefinition,
+    EventCondition,
+    NotCondition,
+    OrCondition,
+    PersonCondition,
+    dependency_order,
+)
+from cohortstream.cohorts.evaluate import MISSING, compare, matches_filters
+from cohortstream.cohorts.membership import LEFT, Membership, step, transition
+from cohortstream.cohorts.registry import event_conditions
+from cohortstream.oracle.persons import PersonsOracle, _Group
+
+
+class CohortsOracle(PersonsOracle):
+    def __init__(self, definitions: Iterable[CohortDefinition]) -> None:
+        super().__init__()
+        by_project: dict[int, list[CohortDefinition]] = {}
+        for definition in definitions:
+            by_project.setdefault(definition.project_id, []).append(definition)
+        self._cohorts = {
+            project: [d for d in dependency_order(defs) if d.kind == "dynamic"]
+            for project, defs in by_project.items()
+        }
+        self._windows = {
+            project: sorted(
+                {
+                    c.window_seconds
+                    for d in defs
+                    for c in event_conditions(d.criteria)
+                    if c.window_seconds is not None
+                }
+            )
+            for project, defs in self._cohorts.items()
+        }
+        # Per person id (live or deleted): occurrences and memberships.
+        self._occurrences: dict[str, dict[str, tuple[int, str, dict[str, Any]]]] = {}
+        self._memberships: dict[str, dict[str, Membership]] = {}
+        self._live: dict[str, tuple[int, _Group]] = {}
+        self.transitions: list[dict[str, Any]] = []
+        self.clock = 0  # the moment of the event being applied
+        self._timers_through = 0  # every moment up to here has been evaluated
+
+    # -- the pass ---------------------------------------------------------------
+
+    def apply(self, event: dict[str, Any]) -> None:
+        received = event["created_at_us"] // 1_000_000
+        self.advance(received - 1)
+        self.clock = max(self.clock, received)
+        super().apply(event)
+
+    def advance(self, now: int) -> None:
+        """Evaluate every person at every moment up to ``now`` its result could change."""
+        while True:
+            due: dict[int, list[str]] = {}
+            for person_id in self._live:
+                moment = self._next_moment(person_id)
+                if moment is not None and moment <= now:
+                    due.setdefault(moment, []).append(person_id)
+            if not due:
+                break
+            moment = min(due)
+            self.clock = moment
+            for person_id in due[moment]:
+                self._evaluate(person_id, moment, "timer")
+            self._timers_through = moment
+        self.clock = max(self.clock, now)
+        self._timers_through = max(self._timers_through, now)
+
+    def members(self) -> set[tuple[str, str]]:
+        """(cohort id, person id) of every current membership."""
+        return {
+            (cohort_id, person_id)
+            for person_id in self._live
+            for cohort_id, membership in self._memberships.get(person_id, {}).items()
+            if membership.member
+        }
+
+    # -- hooks from the persons oracle ------------------------------------------
+
+    def _new_group(self, person_id: str, distinct_id: str) -> _Group:
+        group = super()._new_group(person_id, distinct_id)
+        self._occurrences[person_id] = {}
+        return group
+
+    def _received(self, group: _Group, event: dict[str, Any]) -> None:
+        project_id = event["project_id"]
+        self._live[group.id] = (project_id, group)
+        self._occurrences[group.id].setdefault(
+            event["uuid"],
+            (event["timestamp_us"] // 1_000_000, event["event"], event["properties"]),
+        )
+        self._evaluate(group.id, self.clock, "event")
+
+    def _deleting(self, group: _Group, event: dict[str, Any]) -> None:
+        self._leave_all(group.id, "delete")
+        self._live.pop(group.id, None)
+        self._occurrences[group.id] = {}
+
+    def _merging(self, survivor: _Group, loser: _Group, event: dict[str, Any]) -> None:
+        self._leave_all(loser.id, "merge")
+        self._live.pop(loser.id, None)
+        self._occurrences.setdefault(survivor.id, {}).update(self._occurrences.pop(loser.id, {}))
+
+    def _merged(self, group: _Group, event: dict[str, Any]) -> None:
+        self._live[group.id] = (event["project_id"], group)
+        self._evaluate(group.id, self.clock, "merge")
+
+    # -- evaluation ---------------------------------------------------------------
+
+    def _evaluate(self, person_id: str, now: int, source: str) -> None:
+        project_id, group = self._live[person_id]
+        properties = group.state["properties"]
+        memberships = self._memberships.setdefault(person_id, {})
+        members: dict[str, bool] = {}
+        for definition in self._cohorts.get(project_id, []):
+            matches = self._holds(definition.criteria, person_id, now, properties, members)
+            current = memberships.get(definition.id, Membership())
+            result = step(definition, person_id, current, matches, now, source)
+            memberships[definition.id] = result.membership
+            members[definition.id] = result.membership.member
+            self.transitions.extend(result.transitions)
+
+    def _holds(
+        self,
+        condition: Any,
+        person_id: str,
+        now: int,
+        properties: dict[str, Any],
+        members: dict[str, bool],
+    ) -> bool:
+        if isinstance(condition, EventCondition):
+            window = condition.window_seconds
+            count = sum(
+                1
+                for at, name, event_properties in self._occurrences[person_id].values()
+                if name == condition.event
+                and (window is None or now - window < at <= now)
+                and matches_filters(condition.where, event_properties)
+            )
+            if condition.check == "exists":
+                return count > 0
+            if condition.check == "not_exists":
+                return count == 0
+            return compare(condition.operator or "gte", count, condition.value)
+        if isinstance(condition, PersonCondition):
+            return compare(
+                condition.operator, properties.get(condition.key, MISSING), condition.value
+            )
+        if isinstance(condition, CohortCondition):
+            return members.get(condition.cohort_id, False) == condition.member
+        if isinstance(condition, NotCondition):
+            return not self._holds(condition.condition, person_id, now, properties, members)
+        if isinstance(condition, (AndCondition, OrCondition)):
+            combine = all if isinstance(condition, AndCondition) else any
+            return combine(
+                self._holds(c, person_id, now, properties, members) for c in condition.conditions
+            )
+        raise TypeError(f"unknown condition {condition!r}")
+
+    def _next_moment(self, person_id: str) -> int | None:
+        """The earliest moment not yet evaluated at which the person's result could change."""
+        project_id, _ = self._live[person_id]
+        candidates: list[int] = []
+        for at, _, _ in self._occurrences[person_id].values():
+            candidates.append(at)  # an occurrence stamped ahead of the clock
+            candidates.extend(at + window for window in self._windows.get(project_id, ()))
+        for definition in self._cohorts.get(project_id, []):
+            membership = self._memberships.get(person_id, {}).get(definition.id)
+            if membership is None or not membership.member or membership.entered_at is None:
+                continue
+            candidates.append(membership.entered_at + definition.min_dwell_seconds)
+            if definition.max_dwell_seconds is not None:
+                candidates.append(membership.entered_at + definition.max_dwell_seconds)
+        later = [c for c in candidates if c > self._timers_through]
+        return min(later) if later else None
+
+    def _leave_all(self, person_id: str, source: str) -> None:
+        """The person is gone: every membership ends now, whatever the dwell rules."""
+        if person_id not in self._live:
+            return
+        project_id, _ = self._live[person_id]
+        memberships = self._memberships.get(person_id, {})
+        for definition in self._cohorts.get(project_id, []):
+            current = memberships.get(definition.id)
+            if current is None or not current.member:
+                continue
+            memberships[definition.id] = Membership(False, None, current.entries, False, False)
+            if current.announced:
+                self.transitions.append(
+                    transition(definition, person_id, LEFT, current.entries, self.clock, source)
+                )
