@@ -57,3 +57,46 @@ async def delete_definition(connection: Any, project_id: int, cohort_id: str) ->
     if not status.endswith(" 1"):
         raise DefinitionError("id", f"no cohort {cohort_id!r} in project {project_id}")
     return True
+
+
+class CohortExists(ValueError):
+    """POST of a cohort id that the project already has."""
+
+
+async def create_definition(connection: Any, raw: Any) -> CohortDefinition:
+    """A new cohort; raises CohortExists for a live id, DefinitionError when invalid."""
+    definition = parse_definition(raw)
+    async with connection.transaction():
+        row = await connection.fetchrow(
+            "SELECT deleted FROM cohorts WHERE project_id = $1 AND id = $2 FOR UPDATE",
+            definition.project_id,
+            definition.id,
+        )
+        if row is not None and not row["deleted"]:
+            raise CohortExists(
+                f"cohort {definition.id!r} exists in project {definition.project_id}"
+            )
+        await apply_definitions(connection, [raw])
+    return definition
+
+
+async def stored_cohorts(
+    connection: Any, project_id: int, cohort_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Live definitions of a project (or one of them) with their version and times."""
+    rows = await connection.fetch(
+        """SELECT definition::text AS d, version, created_at, updated_at FROM cohorts
+        WHERE project_id = $1 AND NOT deleted AND ($2::text IS NULL OR id = $2)
+        ORDER BY id""",
+        project_id,
+        cohort_id,
+    )
+    return [
+        {
+            "definition": orjson.loads(row["d"]),
+            "version": row["version"],
+            "created_at": row["created_at"].isoformat(),
+            "updated_at": row["updated_at"].isoformat(),
+        }
+        for row in rows
+    ]

@@ -88,10 +88,16 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
         sent = time.time()
     [entered] = await wait_for_rows(warehouse, project_id, 1, 30, workers)
     joined_after = time.time() - sent
-    url = f"http://127.0.0.1:{workers.web_ports[0]}/persons/{project_id}/buyer/cohorts"
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        assert response.status == 200
-        assert set((await response.json())["cohorts"]) == {f"buyers-{project_id}"}
+    web = f"http://127.0.0.1:{workers.web_ports[0]}"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{web}/persons/{project_id}/buyer/cohorts") as response:
+            assert response.status == 200
+            body = await response.json()
+            assert set(body["cohorts"]) == {f"buyers-{project_id}"}
+        members_url = f"{web}/cohorts/{project_id}/buyers-{project_id}/members?limit=10"
+        async with session.get(members_url) as response:
+            assert (await response.json()) == {"members": [body["person_id"]]}
+        await exercise_definitions_api(session, web, definition)
     assert (entered["kind"], entered["entry_count"], entered["source"]) == ("entered", 1, "event")
 
     rows = await wait_for_rows(warehouse, project_id, 2, 30, workers)
@@ -116,3 +122,33 @@ async def wait_for_rows_or_events(warehouse, project_id, workers, timeout_s=90):
             return
         await asyncio.sleep(0.2)
     raise AssertionError(workers.logs()[-3000:])
+
+
+async def exercise_definitions_api(session, web, definition):
+    """Create, read, replace and delete definitions over HTTP; errors name the field."""
+    project_id, cohort_id = definition["project_id"], definition["id"]
+    async with session.get(f"{web}/cohorts/{project_id}/{cohort_id}") as response:
+        found = await response.json()
+        assert (found["definition"]["id"], found["members"]) == (cohort_id, 1)
+    async with session.post(f"{web}/cohorts", json=definition) as response:
+        assert response.status == 409
+    invalid = {**definition, "id": "other", "min_dwell": "soon"}
+    async with session.post(f"{web}/cohorts", json=invalid) as response:
+        assert response.status == 400
+        assert (await response.json())["field"] == "min_dwell"
+    created = {**definition, "id": f"{cohort_id}-2", "name": "Second"}
+    async with session.post(f"{web}/cohorts", json=created) as response:
+        assert response.status == 201, await response.text()
+    url = f"{web}/cohorts/{project_id}/{cohort_id}-2"
+    async with session.put(url, json={**created, "name": "Renamed"}) as response:
+        assert response.status == 200
+        assert (await response.json())["definition"]["name"] == "Renamed"
+    async with session.put(url, json={**created, "id": "elsewhere"}) as response:
+        assert (response.status, (await response.json())["field"]) == (400, "id")
+    async with session.get(f"{web}/cohorts/{project_id}") as response:
+        listed = [c["definition"]["id"] for c in (await response.json())["cohorts"]]
+        assert listed == [cohort_id, f"{cohort_id}-2"]
+    async with session.delete(url) as response:
+        assert response.status == 200
+    async with session.get(url) as response:
+        assert response.status == 404

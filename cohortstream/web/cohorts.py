@@ -1,0 +1,184 @@
+"""Cohort definitions and members over HTTP.
+
+Cohort ids are unique per project, so routes name both, like the persons
+routes: ``/cohorts/{project_id}/{cohort_id}``. Definitions live in PostgreSQL
+(any worker answers; every worker picks changes up within the registry's
+refresh interval); members are read from ClickHouse ``cohort_members``.
+
+  GET    /cohorts/{project_id}                       definitions, with sizes
+  POST   /cohorts                                    create (409 if the id exists)
+  GET    /cohorts/{project_id}/{cohort_id}           one definition, with its size
+  PUT    /cohorts/{project_id}/{cohort_id}           create or replace
+  DELETE /cohorts/{project_id}/{cohort_id}
+  GET    /cohorts/{project_id}/{cohort_id}/members?limit=&after=   person ids, paged
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from faust.web import Request, Response, View
+
+from cohortstream.agents import wiring
+from cohortstream.cohorts.definition import COHORT_ID, DefinitionError
+from cohortstream.cohorts.store import (
+    CohortExists,
+    apply_definitions,
+    create_definition,
+    delete_definition,
+    stored_cohorts,
+)
+from cohortstream.sinks.connect import open_warehouse
+from cohortstream.sinks.warehouse import Warehouse
+from cohortstream.streams.app import app, settings
+
+MAX_PAGE = 1000
+_warehouse: Warehouse | None = None
+
+
+def warehouse() -> Warehouse:
+    global _warehouse
+    if _warehouse is None:
+        _warehouse = open_warehouse(settings)
+    return _warehouse
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def _project(raw: str) -> int:
+    if not raw.isdigit() or int(raw) == 0:
+        raise BadRequest("project_id must be a positive integer")
+    return int(raw)
+
+
+def _cohort_id(raw: str) -> str:
+    if not COHORT_ID.match(raw):
+        raise BadRequest(f"{raw!r} is not a cohort id (lower case letters, digits, - and _)")
+    return raw
+
+
+async def _body(request: Request) -> Any:
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not JSON: {exc}") from None
+
+
+def _error(view: View, exc: Exception) -> Response:
+    if isinstance(exc, DefinitionError):
+        return view.json({"error": str(exc), "field": exc.field}, status=400)
+    if isinstance(exc, CohortExists):
+        return view.json({"error": str(exc)}, status=409)
+    return view.json({"error": str(exc)}, status=400)
+
+
+async def member_counts(project_id: int) -> dict[str, int]:
+    # Interpolated values are validated first: integers, cohort ids, uuids.
+    sql = (
+        "SELECT cohort_id, count() AS n FROM cohort_members FINAL "  # noqa: S608
+        f"WHERE project_id = {int(project_id)} AND is_member = 1 GROUP BY cohort_id"
+    )
+    rows = await warehouse().query_rows(sql)
+    return {row["cohort_id"]: int(row["n"]) for row in rows}
+
+
+async def _described(project_id: int, cohort_id: str | None = None) -> list[dict[str, Any]]:
+    async with (await wiring.postgres.pool()).acquire() as connection:
+        stored = await stored_cohorts(connection, project_id, cohort_id)
+    sizes = await member_counts(project_id) if stored else {}
+    return [{**item, "members": sizes.get(item["definition"]["id"], 0)} for item in stored]
+
+
+@app.page("/cohorts")
+class Cohorts(View):
+    async def post(self, request: Request) -> Response:
+        try:
+            raw = await _body(request)
+            async with (await wiring.postgres.pool()).acquire() as connection:
+                definition = await create_definition(connection, raw)
+        except (BadRequest, DefinitionError, CohortExists) as exc:
+            return _error(self, exc)
+        return self.json(
+            {"definition": definition.model_dump(mode="json", exclude_none=True)}, status=201
+        )
+
+
+@app.page("/cohorts/{project_id}")
+class ProjectCohorts(View):
+    async def get(self, request: Request, project_id: str) -> Response:
+        try:
+            project = _project(project_id)
+        except BadRequest as exc:
+            return _error(self, exc)
+        return self.json({"cohorts": await _described(project)})
+
+
+@app.page("/cohorts/{project_id}/{cohort_id}")
+class Cohort(View):
+    async def get(self, request: Request, project_id: str, cohort_id: str) -> Response:
+        try:
+            project, cohort = _project(project_id), _cohort_id(cohort_id)
+        except BadRequest as exc:
+            return _error(self, exc)
+        found = await _described(project, cohort)
+        if not found:
+            return self.json({"error": f"no cohort {cohort!r} in project {project}"}, status=404)
+        return self.json(found[0])
+
+    async def put(self, request: Request, project_id: str, cohort_id: str) -> Response:
+        try:
+            project, cohort = _project(project_id), _cohort_id(cohort_id)
+            raw = await _body(request)
+            if not isinstance(raw, dict):
+                raise BadRequest("the body must be a cohort definition (a JSON object)")
+            for field, expected in (("project_id", project), ("id", cohort)):
+                if raw.setdefault(field, expected) != expected:
+                    raise DefinitionError(field, f"does not match the path ({expected!r})")
+            async with (await wiring.postgres.pool()).acquire() as connection:
+                await apply_definitions(connection, [raw])
+        except (BadRequest, DefinitionError) as exc:
+            return _error(self, exc)
+        return self.json((await _described(project, cohort))[0])
+
+    async def delete(self, request: Request, project_id: str, cohort_id: str) -> Response:
+        try:
+            project, cohort = _project(project_id), _cohort_id(cohort_id)
+            async with (await wiring.postgres.pool()).acquire() as connection:
+                await delete_definition(connection, project, cohort)
+        except BadRequest as exc:
+            return _error(self, exc)
+        except DefinitionError as exc:
+            return self.json({"error": exc.message}, status=404)
+        return self.json({"deleted": cohort})
+
+
+@app.page("/cohorts/{project_id}/{cohort_id}/members")
+class CohortMembers(View):
+    """Current members' person ids in id order; ``after`` is the last id of a page."""
+
+    async def get(self, request: Request, project_id: str, cohort_id: str) -> Response:
+        try:
+            project, cohort = _project(project_id), _cohort_id(cohort_id)
+            limit = int(request.query.get("limit", "100"))
+            if not 0 < limit <= MAX_PAGE:
+                raise BadRequest(f"limit must be between 1 and {MAX_PAGE}")
+            after = request.query.get("after")
+            after_id = str(uuid.UUID(after)) if after else None
+        except ValueError as exc:  # BadRequest, or a malformed limit or uuid
+            return _error(self, BadRequest(str(exc)))
+        cursor = f"AND person_id > toUUID('{after_id}')" if after_id else ""
+        sql = (
+            "SELECT toString(person_id) AS person_id FROM cohort_members FINAL "  # noqa: S608
+            f"WHERE project_id = {project} AND cohort_id = '{cohort}' AND is_member = 1 "
+            f"{cursor} ORDER BY person_id LIMIT {limit}"
+        )
+        rows = await warehouse().query_rows(sql)
+        members = [row["person_id"] for row in rows]
+        page: dict[str, Any] = {"members": members}
+        if len(members) == limit:
+            page["next"] = f"/cohorts/{project}/{cohort}/members?limit={limit}&after={members[-1]}"
+        return self.json(page)
