@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import orjson
 
@@ -40,6 +41,32 @@ async def refresh_cohorts_periodically() -> None:
         await refresh_cohorts()
     except Exception as exc:
         log.warning("cohort refresh failed, keeping the last set: %s", exc)
+
+
+MANUAL_REFRESH_MIN_S = 1.0
+_last_manual_refresh = 0.0
+
+
+async def know_manual_cohorts(commands: list[dict[str, Any]]) -> None:
+    """Members added right after their manual cohort was created may arrive before
+    the periodic refresh: refresh once (at most every second) rather than drop them."""
+    global _last_manual_refresh
+    unknown = any(
+        not _knows_manual(c["project_id"], c["manual"]["cohort_id"])
+        for c in commands
+        if c.get("manual")
+    )
+    if unknown and time.monotonic() - _last_manual_refresh >= MANUAL_REFRESH_MIN_S:
+        _last_manual_refresh = time.monotonic()
+        try:
+            await refresh_cohorts()
+        except Exception as exc:
+            log.warning("cohort refresh failed: %s", exc)
+
+
+def _knows_manual(project_id: int, cohort_id: str) -> bool:
+    project = registry.project(project_id)
+    return project is not None and cohort_id in project.manual
 
 
 def forget_assignment() -> None:

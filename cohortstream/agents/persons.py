@@ -25,6 +25,7 @@ async def update_persons(stream: Any) -> None:
         wanted = [(c["project_id"], c["person_id"]) for c in commands if c["op"] == "event"]
         for key, stored in (await cold_persons(persons, wanted)).items():
             persons.setdefault(key, stored)
+        await cohorts.know_manual_cohorts(commands)
         apply_each(
             lambda command, out: handle_person_command(persons, command, out, cohorts.registry),
             commands,

@@ -37,6 +37,8 @@ class ProjectCohorts:
     """One project's dynamic cohorts and the counters they read."""
 
     cohorts: list[CohortDefinition] = field(default_factory=list)  # dependency order
+    # Manual cohorts: members only through the API; dynamic ones may read them.
+    manual: dict[str, CohortDefinition] = field(default_factory=dict)
     needs: dict[str, Needs] = field(default_factory=dict)  # spec -> what it keeps
     # event name -> [(spec, condition)] for matching an event to its specs
     by_event: dict[str, list[tuple[str, EventCondition]]] = field(default_factory=dict)
@@ -55,6 +57,8 @@ class CohortRegistry:
         for project_id, project_definitions in by_project.items():
             project = ProjectCohorts()
             for definition in dependency_order(project_definitions):
+                if definition.kind == "manual":
+                    project.manual[definition.id] = definition
                 if definition.kind != "dynamic":
                     continue
                 project.cohorts.append(definition)

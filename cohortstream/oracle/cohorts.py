@@ -5,7 +5,7 @@ with persons from the persons oracle. Unlike the stream it keeps every
 occurrence and counts windows directly, so it checks the bounded counters,
 the timers (it evaluates every person at every moment its result could
 change: an occurrence entering or leaving a window, a dwell ending) and the
-merge and delete rules. Dwell and entry rules are ``membership.step``, the
+merge and delete rules, and manual cohorts. Dwell and entry rules are ``membership.step``, the
 definition of those rules, which has tests of its own.
 
 Events arriving in the same second are taken to be of different persons
@@ -28,9 +28,10 @@ from cohortstream.cohorts.definition import (
     dependency_order,
 )
 from cohortstream.cohorts.evaluate import MISSING, compare, matches_filters
-from cohortstream.cohorts.membership import LEFT, Membership, step, transition
+from cohortstream.cohorts.membership import ENTERED, LEFT, Membership, step, transition
 from cohortstream.cohorts.registry import event_conditions
 from cohortstream.oracle.persons import PersonsOracle, _Group
+from cohortstream.tables.identities import MANUAL_MEMBERSHIP_EVENT, manual_membership
 
 
 class CohortsOracle(PersonsOracle):
@@ -41,6 +42,10 @@ class CohortsOracle(PersonsOracle):
             by_project.setdefault(definition.project_id, []).append(definition)
         self._cohorts = {
             project: [d for d in dependency_order(defs) if d.kind == "dynamic"]
+            for project, defs in by_project.items()
+        }
+        self._manual = {
+            project: {d.id: d for d in defs if d.kind == "manual"}
             for project, defs in by_project.items()
         }
         self._windows = {
@@ -59,6 +64,7 @@ class CohortsOracle(PersonsOracle):
         self._memberships: dict[str, dict[str, Membership]] = {}
         self._live: dict[str, tuple[int, _Group]] = {}
         self.transitions: list[dict[str, Any]] = []
+        self._handed_over: list[str] = []
         self.clock = 0  # the moment of the event being applied
         self._timers_through = 0  # every moment up to here has been evaluated
 
@@ -111,6 +117,9 @@ class CohortsOracle(PersonsOracle):
             event["uuid"],
             (event["timestamp_us"] // 1_000_000, event["event"], event["properties"]),
         )
+        manual = manual_membership(event["properties"])
+        if event["event"] == MANUAL_MEMBERSHIP_EVENT and isinstance(manual, dict):
+            self._set_manual(group.id, manual["cohort_id"], manual["member"], "manual")
         self._evaluate(group.id, self.clock, "event")
 
     def _deleting(self, group: _Group, event: dict[str, Any]) -> None:
@@ -119,13 +128,43 @@ class CohortsOracle(PersonsOracle):
         self._occurrences[group.id] = {}
 
     def _merging(self, survivor: _Group, loser: _Group, event: dict[str, Any]) -> None:
+        project_id = event["project_id"]
+        self._handed_over = [
+            cohort_id
+            for cohort_id in self._manual.get(project_id, {})
+            if self._memberships.get(loser.id, {}).get(cohort_id, Membership()).member
+        ]
         self._leave_all(loser.id, "merge")
         self._live.pop(loser.id, None)
         self._occurrences.setdefault(survivor.id, {}).update(self._occurrences.pop(loser.id, {}))
 
     def _merged(self, group: _Group, event: dict[str, Any]) -> None:
         self._live[group.id] = (event["project_id"], group)
+        for cohort_id in self._handed_over:  # manual memberships follow the merge
+            self._set_manual(group.id, cohort_id, True, "merge")
         self._evaluate(group.id, self.clock, "merge")
+
+    def _set_manual(self, person_id: str, cohort_id: str, member: bool, source: str) -> None:
+        project_id, _ = self._live[person_id]
+        definition = self._manual.get(project_id, {}).get(cohort_id)
+        memberships = self._memberships.setdefault(person_id, {})
+        current = memberships.get(cohort_id, Membership())
+        if definition is None or current.member == member:
+            return
+        if member:
+            entries = current.entries + 1
+            limit = definition.max_entries
+            updated = Membership(True, self.clock, entries, limit is None or entries <= limit)
+            announce = updated.announced
+        else:
+            updated = Membership(False, None, current.entries)
+            announce = current.announced
+        memberships[cohort_id] = updated
+        if announce:
+            kind = ENTERED if member else LEFT
+            self.transitions.append(
+                transition(definition, person_id, kind, updated.entries, self.clock, source)
+            )
 
     # -- evaluation ---------------------------------------------------------------
 
@@ -133,7 +172,10 @@ class CohortsOracle(PersonsOracle):
         project_id, group = self._live[person_id]
         properties = group.state["properties"]
         memberships = self._memberships.setdefault(person_id, {})
-        members: dict[str, bool] = {}
+        members = {
+            cohort_id: memberships.get(cohort_id, Membership()).member
+            for cohort_id in self._manual.get(project_id, {})
+        }
         for definition in self._cohorts.get(project_id, []):
             matches = self._holds(definition.criteria, person_id, now, properties, members)
             current = memberships.get(definition.id, Membership())
@@ -202,7 +244,8 @@ class CohortsOracle(PersonsOracle):
             return
         project_id, _ = self._live[person_id]
         memberships = self._memberships.get(person_id, {})
-        for definition in self._cohorts.get(project_id, []):
+        everyone = [*self._cohorts.get(project_id, []), *self._manual.get(project_id, {}).values()]
+        for definition in everyone:
             current = memberships.get(definition.id)
             if current is None or not current.member:
                 continue

@@ -106,6 +106,12 @@ def resolve_event(
         command["identify"] = True
     elif name == "$delete_person":
         command["delete"] = True
+    elif name == MANUAL_MEMBERSHIP_EVENT:
+        manual = manual_membership(properties)
+        if isinstance(manual, dict):
+            command["manual"] = manual
+        else:
+            problems.append({"code": "invalid_cohort_member", "detail": manual})
     outbox.person_commands.append(command)
     if name in MERGE_EVENTS:
         problems += _link_other(event, person_id, outbox)
@@ -143,6 +149,19 @@ def _link_other(event: dict[str, Any], person_id: str, outbox: Outbox) -> list[d
         }
     )
     return []
+
+
+MANUAL_MEMBERSHIP_EVENT = "$cohort_member"
+
+
+def manual_membership(properties: dict[str, Any]) -> dict[str, Any] | str:
+    """``$cohort_member`` {cohort_id, member (default true)}; or what is wrong with it."""
+    cohort_id, member = properties.get("cohort_id"), properties.get("member", True)
+    if not isinstance(cohort_id, str) or not cohort_id:
+        return "$cohort_member needs properties.cohort_id (a cohort id)"
+    if not isinstance(member, bool):
+        return "$cohort_member's properties.member must be true or false"
+    return {"cohort_id": cohort_id, "member": member}
 
 
 def handle_identity_command(

@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from cohortstream.cohorts.counters import merge_counters, record
+from cohortstream.cohorts.definition import CohortDefinition
 from cohortstream.cohorts.evaluate import evaluate
-from cohortstream.cohorts.membership import LEFT, Membership, step, transition
+from cohortstream.cohorts.membership import ENTERED, LEFT, Membership, step, transition
 from cohortstream.cohorts.registry import ProjectCohorts
 from cohortstream.tables.commands import Outbox
 from cohortstream.tables.person_state import PersonState
@@ -71,7 +72,7 @@ def evaluate_cohorts(
     # Kept in memory with every evaluation, persisted with the next real change.
     person["evaluated_at"] = now
     stored = dict(person.get("cohorts", {}))
-    members: dict[str, bool] = {}
+    members = {c: Membership.from_json(stored.get(c)).member for c in project.manual}
     next_check: int | None = None
     changed = False
     for definition in project.cohorts:  # dependency order: cohort conditions read earlier ones
@@ -91,8 +92,7 @@ def evaluate_cohorts(
             if result.membership.member != current.member:
                 outbox.rows.append(member_row(person, definition.id, result.membership))
         for change in result.transitions:
-            outbox.transitions.append(change)
-            outbox.rows.append({"table": "transitions", **change})
+            _emit(outbox, change)
         for moment in (outcome.next_change, result.next_check):
             if moment is not None and moment > now:
                 next_check = moment if next_check is None else min(next_check, moment)
@@ -111,7 +111,7 @@ def leave_all(
     if project is None:
         return
     stored = dict(person.get("cohorts", {}))
-    for definition in project.cohorts:
+    for definition in [*project.cohorts, *project.manual.values()]:
         current = Membership.from_json(stored.get(definition.id))
         if not current.member:
             continue
@@ -121,11 +121,52 @@ def leave_all(
         stored[definition.id] = left.to_json()
         outbox.rows.append(member_row(person, definition.id, left))
         if current.announced:
-            t = transition(definition, person["id"], LEFT, current.entries, now, source)
-            outbox.transitions.append(t)
-            outbox.rows.append({"table": "transitions", **t})
+            _emit(outbox, transition(definition, person["id"], LEFT, current.entries, now, source))
     person["cohorts"] = stored
     person["next_check"] = None
+
+
+def manual_memberships(person: PersonState, project: ProjectCohorts | None) -> list[str]:
+    """The manual cohorts the person is in (a merged-away person hands them over)."""
+    if project is None:
+        return []
+    stored = person.get("cohorts", {})
+    return [c for c in project.manual if Membership.from_json(stored.get(c)).member]
+
+
+def set_manual_membership(
+    person: PersonState,
+    definition: CohortDefinition,
+    member: bool,
+    now: int,
+    source: str,
+    outbox: Outbox,
+) -> bool:
+    """Add the person to a manual cohort or take it out; whether anything changed."""
+    stored = dict(person.get("cohorts", {}))
+    current = Membership.from_json(stored.get(definition.id))
+    if current.member == member:
+        return False
+    if member:
+        entries = current.entries + 1
+        limit = definition.max_entries
+        updated = Membership(True, now, entries, limit is None or entries <= limit, False)
+        announce, kind = updated.announced, ENTERED
+    else:
+        updated = Membership(False, None, current.entries, False, False)
+        announce, kind = current.announced, LEFT
+    stored[definition.id] = updated.to_json()
+    person["cohorts"] = stored
+    outbox.rows.append(member_row(person, definition.id, updated))
+    if announce:
+        _emit(outbox, transition(definition, person["id"], kind, updated.entries, now, source))
+    return True
+
+
+def _emit(outbox: Outbox, change: dict[str, Any]) -> None:
+    """A transition goes to the topic and to the transitions table."""
+    outbox.transitions.append(change)
+    outbox.rows.append({"table": "transitions", **change})
 
 
 def member_row(person: PersonState, cohort_id: str, membership: Membership) -> dict[str, Any]:

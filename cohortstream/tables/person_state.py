@@ -44,6 +44,7 @@ class PersonState(TypedDict, total=False):
     cohorts: dict[str, list[Any]]
     next_check: int | None
     evaluated_at: int  # the latest moment cohorts were evaluated at (seconds)
+    manual: list[str]  # in ``moved``: the manual cohorts the merged-away person was in
 
 
 def new_person(project_id: int, person_id: str, created_at_us: int) -> PersonState:

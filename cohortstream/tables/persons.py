@@ -22,8 +22,10 @@ from cohortstream.tables.keys import person_key
 from cohortstream.tables.person_cohorts import (
     evaluate_cohorts,
     leave_all,
+    manual_memberships,
     merge_cohort_state,
     record_occurrences,
+    set_manual_membership,
 )
 from cohortstream.tables.person_state import (
     PersonState,
@@ -107,8 +109,10 @@ def _on_event(
         _delete(table, key, person, outbox, project, now)
         return
     cohort_state_moved = False
+    if command.get("manual"):
+        cohort_state_moved = _manual(person, command, project, now, outbox)
     if project is not None:
-        cohort_state_moved = record_occurrences(
+        cohort_state_moved |= record_occurrences(
             person,
             project,
             command.get("specs", []),
@@ -131,6 +135,24 @@ def _on_event(
         person["version"] += 1
     table[key] = person
     outbox.rows.append(person_row(person))
+
+
+def _manual(
+    person: PersonState,
+    command: Command,
+    project: ProjectCohorts | None,
+    now: int,
+    outbox: Outbox,
+) -> bool:
+    """A ``$cohort_member`` event: into or out of a manual cohort."""
+    cohort_id, member = command["manual"]["cohort_id"], command["manual"]["member"]
+    definition = project.manual.get(cohort_id) if project is not None else None
+    if definition is None:
+        outbox.rows.append(
+            _warning(command, "unknown_manual_cohort", f"no manual cohort {cohort_id!r}")
+        )
+        return False
+    return set_manual_membership(person, definition, member, now, "manual", outbox)
 
 
 def _attach(person: PersonState, command: Command, outbox: Outbox) -> bool:
@@ -249,8 +271,9 @@ def _on_union(
         # an empty person hands over nothing but its id.
         state = _live_or_new(state, command, 2**62)
     state = {**state}
+    manual = manual_memberships(state, project)
     leave_all(state, project, command.get("at", 0), "merge", outbox)
-    moved: PersonState = {**state}
+    moved: PersonState = {**state, "manual": manual}
     incoming_wins = command["winner"] == me
     table[key] = {
         "project_id": state["project_id"],
@@ -325,6 +348,10 @@ def _on_absorb(
     if project is not None:
         now = command.get("at", 0)
         merge_cohort_state(person, incoming, project, now)
+        for cohort_id in incoming.get("manual", []):  # manual memberships follow the merge
+            definition = project.manual.get(cohort_id)
+            if definition is not None:
+                set_manual_membership(person, definition, True, now, "merge", outbox)
         evaluate_cohorts(person, project, now, "merge", outbox)
         _note_deadline(key, person, outbox)
     table[key] = person

@@ -11,6 +11,8 @@ refresh interval); members are read from ClickHouse ``cohort_members``.
   PUT    /cohorts/{project_id}/{cohort_id}           create or replace
   DELETE /cohorts/{project_id}/{cohort_id}
   GET    /cohorts/{project_id}/{cohort_id}/members?limit=&after=   person ids, paged
+  POST   /cohorts/{project_id}/{cohort_id}/members   {"distinct_ids": [...]} (manual)
+  DELETE /cohorts/{project_id}/{cohort_id}/members   {"distinct_ids": [...]} (manual)
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from cohortstream.cohorts.store import (
 )
 from cohortstream.sinks.connect import open_warehouse
 from cohortstream.sinks.warehouse import Warehouse
-from cohortstream.streams.app import app, settings
+from cohortstream.streams.app import app, events_topic, settings
+from cohortstream.tables.identities import MANUAL_MEMBERSHIP_EVENT
+from cohortstream.tables.keys import identity_key
 
 MAX_PAGE = 1000
 _warehouse: Warehouse | None = None
@@ -156,9 +160,54 @@ class Cohort(View):
         return self.json({"deleted": cohort})
 
 
+MAX_MANUAL_BATCH = 10_000
+
+
 @app.page("/cohorts/{project_id}/{cohort_id}/members")
 class CohortMembers(View):
-    """Current members' person ids in id order; ``after`` is the last id of a page."""
+    """Current members' person ids in id order; ``after`` is the last id of a page.
+    POST and DELETE ``{"distinct_ids": [...]}`` add and remove members of a manual
+    cohort: ``$cohort_member`` events, so they take the stream's path (and order)."""
+
+    async def post(self, request: Request, project_id: str, cohort_id: str) -> Response:
+        return await self._manual(request, project_id, cohort_id, member=True)
+
+    async def delete(self, request: Request, project_id: str, cohort_id: str) -> Response:
+        return await self._manual(request, project_id, cohort_id, member=False)
+
+    async def _manual(
+        self, request: Request, project_id: str, cohort_id: str, *, member: bool
+    ) -> Response:
+        try:
+            project, cohort = _project(project_id), _cohort_id(cohort_id)
+            raw = await _body(request)
+            distinct_ids = raw.get("distinct_ids") if isinstance(raw, dict) else None
+            if (
+                not isinstance(distinct_ids, list)
+                or not 0 < len(distinct_ids) <= MAX_MANUAL_BATCH
+                or not all(isinstance(d, str) and d for d in distinct_ids)
+            ):
+                raise BadRequest(
+                    f"the body must be {{'distinct_ids': [...]}}: 1 to {MAX_MANUAL_BATCH} strings"
+                )
+        except BadRequest as exc:
+            return _error(self, exc)
+        found = await _described(project, cohort)
+        if not found:
+            return self.json({"error": f"no cohort {cohort!r} in project {project}"}, status=404)
+        if found[0]["definition"].get("kind") != "manual":
+            return self.json({"error": f"cohort {cohort!r} is not manual"}, status=409)
+        for distinct_id in distinct_ids:
+            payload = {
+                "event": MANUAL_MEMBERSHIP_EVENT,
+                "distinct_id": distinct_id,
+                "project_id": project,
+                "properties": {"cohort_id": cohort, "member": member},
+            }
+            await events_topic.send(
+                key=identity_key(project, distinct_id).encode(), value=orjson.dumps(payload)
+            )
+        return self.json({"accepted": len(distinct_ids)}, status=202)
 
     async def get(self, request: Request, project_id: str, cohort_id: str) -> Response:
         try:

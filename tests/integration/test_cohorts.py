@@ -22,7 +22,8 @@ pytestmark = pytest.mark.integration
 async def transitions(warehouse, project_id):
     return await warehouse.query_rows(
         "SELECT kind, entry_count, source, toUnixTimestamp(at) AS at FROM cohort_transitions "
-        f"FINAL WHERE project_id = {project_id} ORDER BY at, kind DESC"
+        f"FINAL WHERE project_id = {project_id} AND cohort_id = 'buyers-{project_id}' "
+        "ORDER BY at, kind DESC"
     )
 
 
@@ -98,6 +99,7 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
         async with session.get(members_url) as response:
             assert (await response.json()) == {"members": [body["person_id"]]}
         await exercise_definitions_api(session, web, definition)
+        await exercise_manual_members(session, web, project_id)
     assert (entered["kind"], entered["entry_count"], entered["source"]) == ("entered", 1, "event")
 
     rows = await wait_for_rows(warehouse, project_id, 2, 30, workers)
@@ -106,7 +108,8 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
     # The first purchase left the 6 s window: that moment, not when the timer ran.
     assert 0 < left["at"] - entered["at"] <= 6
     members = await warehouse.query_rows(
-        f"SELECT is_member FROM cohort_members FINAL WHERE project_id = {project_id}"
+        f"SELECT is_member FROM cohort_members FINAL WHERE project_id = {project_id} "
+        f"AND cohort_id = 'buyers-{project_id}'"
     )
     assert members == [{"is_member": 0}]
     print(f"join visible in ClickHouse {joined_after:.2f}s after the qualifying event")
@@ -152,3 +155,30 @@ async def exercise_definitions_api(session, web, definition):
         assert response.status == 200
     async with session.get(url) as response:
         assert response.status == 404
+
+
+async def exercise_manual_members(session, web, project_id):
+    """A manual cohort made over HTTP takes members at once (no refresh wait)."""
+    manual = {"id": "hand-picked", "project_id": project_id, "name": "Picked", "kind": "manual"}
+    async with session.post(f"{web}/cohorts", json=manual) as response:
+        assert response.status == 201, await response.text()
+    members = f"{web}/cohorts/{project_id}/hand-picked/members"
+    async with session.post(members, json={"distinct_ids": ["buyer"]}) as response:
+        assert response.status == 202
+    assert await wait_for_person_cohorts(session, web, project_id, "hand-picked", True)
+    async with session.delete(members, json={"distinct_ids": ["buyer"]}) as response:
+        assert response.status == 202
+    assert await wait_for_person_cohorts(session, web, project_id, "hand-picked", False)
+    dynamic = f"{web}/cohorts/{project_id}/buyers-{project_id}/members"
+    async with session.post(dynamic, json={"distinct_ids": ["buyer"]}) as response:
+        assert response.status == 409  # only manual cohorts take members by hand
+
+
+async def wait_for_person_cohorts(session, web, project_id, cohort_id, present, timeout_s=20):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        async with session.get(f"{web}/persons/{project_id}/buyer/cohorts") as response:
+            if (cohort_id in (await response.json())["cohorts"]) == present:
+                return True
+        await asyncio.sleep(0.2)
+    return False

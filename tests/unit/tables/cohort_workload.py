@@ -38,6 +38,17 @@ def _person(key: str, operator: str, value: Any = None) -> dict[str, Any]:
 
 # Every condition type, operator family, dwell rule and entry limit.
 COHORTS: list[dict[str, Any]] = [
+    {"id": "vip", "project_id": PROJECT, "name": "VIP", "kind": "manual", "entry_limit": 3},
+    _cohort(
+        "active-vip",
+        {
+            "type": "and",
+            "conditions": [
+                {"type": "cohort", "cohort_id": "vip"},
+                _event("$pageview", within="1h"),
+            ],
+        },
+    ),
     _cohort(
         "buyers",
         _event(
@@ -233,6 +244,9 @@ def cohort_workload(seed: int, users: int = 12, events: int = 300) -> list[dict[
             root[find(other)] = find(user)
         elif roll < 0.975:
             emit(user, did, "$delete_person", {})
+        elif roll < 0.99:
+            member = {"cohort_id": rng.choice(["vip", "vip", "nope"]), "member": rng.random() < 0.7}
+            emit(user, did, "$cohort_member", member)
         else:
             emit(user, did, "$pageview", {"path": "/"})
     return out

@@ -2,6 +2,9 @@
 
 from cohortstream.cohorts.definition import parse_definition
 from cohortstream.cohorts.registry import CohortRegistry
+from cohortstream.ingestion.person_ids import person_id_for
+from cohortstream.tables.commands import Outbox
+from cohortstream.tables.identities import resolve_event
 
 from .network import Network
 
@@ -112,3 +115,72 @@ def test_delete_leaves_every_cohort():
     network.send_event(event("d", "$delete_person", T0 + 5, "del"))
     network.run()
     assert kinds(network) == [("power", "entered", 1, "event"), ("power", "left", 1, "delete")]
+
+
+VIP = {"id": "vip", "project_id": 1, "name": "VIP", "kind": "manual"}
+ACTIVE_VIP = {
+    "id": "active-vip",
+    "project_id": 1,
+    "name": "Active VIPs",
+    "criteria": {
+        "type": "and",
+        "conditions": [
+            {"type": "cohort", "cohort_id": "vip"},
+            {"type": "event", "event": "login", "check": "exists", "within": "1h"},
+        ],
+    },
+}
+
+
+def membership(did, cohort_id, at, uuid, member=True):
+    return event(did, "$cohort_member", at, uuid, {"cohort_id": cohort_id, "member": member})
+
+
+def test_manual_members_come_and_go_by_api_events_and_dynamic_cohorts_read_them():
+    network = Network(cohorts=registry(VIP, ACTIVE_VIP))
+    network.send_event(event("d", "login", T0, "l1"))
+    network.send_event(membership("d", "vip", T0 + 1, "m1"))
+    network.run()
+    assert kinds(network) == [
+        ("vip", "entered", 1, "manual"),
+        ("active-vip", "entered", 1, "event"),
+    ]
+    network.send_event(membership("d", "vip", T0 + 2, "m2", member=False))
+    network.run()
+    assert kinds(network)[2:] == [("vip", "left", 1, "manual"), ("active-vip", "left", 1, "event")]
+
+
+def test_membership_of_an_unknown_manual_cohort_is_a_warning_not_a_member():
+    network = Network(cohorts=registry(VIP, POWER))
+    for uuid, cohort_id in (("m1", "nope"), ("m2", "power")):  # power is not manual
+        network.send_event(membership("d", cohort_id, T0, uuid))
+    network.run()
+    assert network.transitions == []
+    warnings = [row["code"] for row in network.rows if row["table"] == "warnings"]
+    assert warnings == ["unknown_manual_cohort", "unknown_manual_cohort"]
+
+
+def test_malformed_cohort_member_events_carry_a_warning():
+    outbox = Outbox()
+    bad = event("d", "$cohort_member", T0, "m1", {"cohort_id": "vip", "member": "yes"})
+    resolve_event({}, bad, {}, outbox)
+    assert [w["code"] for w in bad["warnings"]] == ["invalid_cohort_member"]
+    assert "manual" not in outbox.person_commands[0]
+
+
+def test_manual_membership_follows_a_merge():
+    network = Network(cohorts=registry(VIP))
+    network.send_event(membership("anon", "vip", T0, "m1"))
+    network.send_event(event("user", "login", T0, "l1"))
+    network.run()
+    network.send_event(event("user", "$identify", T0 + 1, "i1", {"$anon_distinct_id": "anon"}))
+    network.run()
+    anon_id, user_id = person_id_for(1, "anon"), person_id_for(1, "user")
+    assert anon_id > user_id  # so anon's person is the one merged away
+    [survivor] = network.live_persons()
+    assert survivor["id"] == user_id and survivor["cohorts"]["vip"][0]
+    assert [(t["person_id"], t["kind"], t["source"]) for t in network.transitions] == [
+        (anon_id, "entered", "manual"),
+        (anon_id, "left", "merge"),
+        (user_id, "entered", "merge"),
+    ]
