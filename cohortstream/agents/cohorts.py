@@ -11,11 +11,11 @@ import orjson
 from cohortstream.agents import wiring
 from cohortstream.cohorts.definition import DefinitionError
 from cohortstream.cohorts.registry import CohortRegistry
-from cohortstream.streams.app import PERSON_COMMANDS_TOPIC, app
+from cohortstream.streams.app import PERSON_COMMANDS_TOPIC, app, settings
 from cohortstream.streams.publishers import publish_durably
 from cohortstream.tables.deadlines import DeadlineQueue
-from cohortstream.tables.faust_tables import persons
-from cohortstream.tables.keys import partition_for
+from cohortstream.tables.faust_tables import activations, persons
+from cohortstream.tables.keys import partition_for, partition_slot
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,10 @@ COHORTS_REFRESH_S = 5.0
 TIMER_CHECK_S = 0.25  # deadlines are whole seconds: a tick goes out within this of one
 
 registry = CohortRegistry()
+# A cohort is evaluated on a person's partition once its backfill activated it there.
+registry.activation = lambda key: (
+    activations.get(partition_slot(partition_for(key, settings.topic_partitions))) or {}
+)
 deadlines = DeadlineQueue()
 _assigned: set[int] | None = None  # person_commands partitions; None: rebuild the queue
 

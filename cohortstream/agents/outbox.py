@@ -24,6 +24,9 @@ def commands_in(events: Iterable[Any], outbox: Outbox) -> list[Command]:
     for event in events:
         value = event.value
         if isinstance(value, list) and all(isinstance(c, dict) and "op" in c for c in value):
+            for command in value:
+                if command["op"] == "activate":  # addressed to the partition itself
+                    command["partition"] = event.message.partition
             commands.extend(value)
         else:
             outbox.failed.append(({"op": "malformed", "value": value}, "not a list of commands"))

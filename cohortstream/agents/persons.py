@@ -7,10 +7,11 @@ from typing import Any
 from cohortstream.agents import cohorts
 from cohortstream.agents.cold_start import cold_persons
 from cohortstream.agents.outbox import apply_each, commands_in, publish_outbox
-from cohortstream.streams.app import app, person_commands_topic
-from cohortstream.tables.commands import Outbox
-from cohortstream.tables.faust_tables import persons
-from cohortstream.tables.persons import handle_person_command
+from cohortstream.streams.app import app, person_commands_topic, settings
+from cohortstream.tables.commands import Command, Outbox
+from cohortstream.tables.faust_tables import activations, persons
+from cohortstream.tables.keys import partition_for
+from cohortstream.tables.persons import activate_partition, handle_person_command
 
 TAKE_MESSAGES = 100
 TAKE_WITHIN_S = 0.05
@@ -26,11 +27,17 @@ async def update_persons(stream: Any) -> None:
         for key, stored in (await cold_persons(persons, wanted)).items():
             persons.setdefault(key, stored)
         await cohorts.know_manual_cohorts(commands)
-        apply_each(
-            lambda command, out: handle_person_command(persons, command, out, cohorts.registry),
-            commands,
-            outbox,
-        )
+        apply_each(_apply, commands, outbox)
         for key, at in outbox.deadlines:
             cohorts.deadlines.set(key, at)
         await publish_outbox(outbox)
+
+
+def _apply(command: Command, outbox: Outbox) -> None:
+    if command["op"] != "activate":
+        handle_person_command(persons, command, outbox, cohorts.registry)
+        return
+    # Rare (a cohort's backfill finished): one pass over the partition's persons.
+    partition = command["partition"]
+    keys = [k for k in persons if partition_for(k, settings.topic_partitions) == partition]
+    activate_partition(persons, activations, partition, keys, command, cohorts.registry, outbox)

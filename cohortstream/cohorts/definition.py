@@ -6,9 +6,11 @@ Invalid definitions fail with ``DefinitionError`` naming the field at fault
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
@@ -229,6 +231,14 @@ def _field_path(loc: tuple[Any, ...]) -> list[str]:
             continue
         parts.append(text)
     return parts
+
+
+def generation_of(definition: CohortDefinition) -> str:
+    """What a cohort's history depends on: its criteria. A new generation is
+    materialized from history again; renames and dwell changes are not."""
+    criteria = definition.criteria.model_dump(mode="json") if definition.criteria else None
+    body = orjson.dumps([definition.kind, criteria], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha1(body, usedforsecurity=False).hexdigest()[:16]
 
 
 def referenced_cohorts(condition: Any) -> set[str]:

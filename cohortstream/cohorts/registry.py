@@ -6,8 +6,8 @@ counters an event feeds, the person actor which cohorts to evaluate.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cohortstream.cohorts.counters import Needs, needs_of, spec_key
@@ -18,6 +18,7 @@ from cohortstream.cohorts.definition import (
     NotCondition,
     OrCondition,
     dependency_order,
+    generation_of,
 )
 from cohortstream.cohorts.evaluate import matches_filters
 
@@ -34,7 +35,12 @@ def event_conditions(condition: Any) -> list[EventCondition]:
 
 @dataclass
 class ProjectCohorts:
-    """One project's dynamic cohorts and the counters they read."""
+    """One project's dynamic cohorts and the counters they read.
+
+    A cohort is evaluated on a partition once that partition has activated its
+    generation (after the backfill of its history): ``narrowed`` gives the view
+    of one partition, where the others are ``frozen`` (memberships kept as they
+    are, counters still recorded)."""
 
     cohorts: list[CohortDefinition] = field(default_factory=list)  # dependency order
     # Manual cohorts: members only through the API; dynamic ones may read them.
@@ -42,14 +48,43 @@ class ProjectCohorts:
     needs: dict[str, Needs] = field(default_factory=dict)  # spec -> what it keeps
     # event name -> [(spec, condition)] for matching an event to its specs
     by_event: dict[str, list[tuple[str, EventCondition]]] = field(default_factory=dict)
+    generation: dict[str, str] = field(default_factory=dict)  # cohort id -> generation
+    frozen: list[CohortDefinition] = field(default_factory=list)  # not active on this partition
+    silent: frozenset[str] = frozenset()  # evaluated without emitting transitions
+
+    def narrowed(
+        self, active: Mapping[str, str] | None, silent: frozenset[str] = frozenset()
+    ) -> ProjectCohorts:
+        """The view of a partition whose activated generations are ``active``
+        (``project:cohort`` -> generation); None: everything is active."""
+        frozen = [
+            d
+            for d in self.cohorts
+            if active is not None and active.get(f"{d.project_id}:{d.id}") != self.generation[d.id]
+        ]
+        if not frozen and not silent:
+            return self
+        return replace(
+            self,
+            cohorts=[d for d in self.cohorts if d not in frozen],
+            frozen=[*self.frozen, *frozen],
+            silent=silent,
+        )
 
 
 class CohortRegistry:
     def __init__(self, definitions: Iterable[CohortDefinition] = ()) -> None:
         self._projects: dict[int, ProjectCohorts] = {}
+        self._definitions: list[CohortDefinition] = []
+        # Person key -> the generations its partition has activated; None: all active.
+        self.activation: Callable[[str], Mapping[str, str]] | None = None
         self.replace(list(definitions))
 
+    def definitions(self) -> list[CohortDefinition]:
+        return list(self._definitions)
+
     def replace(self, definitions: list[CohortDefinition]) -> None:
+        self._definitions = list(definitions)
         projects: dict[int, ProjectCohorts] = {}
         by_project: dict[int, list[CohortDefinition]] = {}
         for definition in definitions:
@@ -62,6 +97,7 @@ class CohortRegistry:
                 if definition.kind != "dynamic":
                     continue
                 project.cohorts.append(definition)
+                project.generation[definition.id] = generation_of(definition)
                 for condition in event_conditions(definition.criteria):
                     spec = spec_key(condition)
                     project.needs[spec] = project.needs.get(spec, Needs()).merge(
@@ -75,6 +111,13 @@ class CohortRegistry:
 
     def project(self, project_id: int) -> ProjectCohorts | None:
         return self._projects.get(project_id)
+
+    def for_person(self, project_id: int, key: str) -> ProjectCohorts | None:
+        """The project's cohorts as the partition of person ``key`` evaluates them."""
+        project = self._projects.get(project_id)
+        if project is None or self.activation is None:
+            return project
+        return project.narrowed(self.activation(key))
 
     def specs_matched(self, project_id: int, event: str, properties: dict[str, Any]) -> list[str]:
         """The counters an event feeds: its name, and its properties pass the filters."""

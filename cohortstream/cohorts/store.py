@@ -10,8 +10,12 @@ from cohortstream.cohorts.definition import (
     CohortDefinition,
     DefinitionError,
     dependency_order,
+    generation_of,
     parse_definition,
 )
+
+BACKFILLING = "backfilling"
+LIVE = "live"
 
 
 async def load_definitions(connection: Any) -> list[CohortDefinition]:
@@ -37,13 +41,20 @@ async def apply_definitions(connection: Any, raw: list[Any]) -> list[str]:
         for project_id in {d.project_id for d in parsed}:
             dependency_order([d for d in [*others, *parsed] if d.project_id == project_id])
         for definition in parsed:
+            # New criteria (a new generation) of a dynamic cohort: backfill first.
             await connection.execute(
-                """INSERT INTO cohorts (project_id, id, definition) VALUES ($1, $2, $3::jsonb)
+                """INSERT INTO cohorts (project_id, id, definition, generation, status)
+                VALUES ($1, $2, $3::jsonb, $4, $5)
                 ON CONFLICT (project_id, id) DO UPDATE SET definition = excluded.definition,
-                    version = cohorts.version + 1, deleted = false, updated_at = now()""",
+                    version = cohorts.version + 1, deleted = false, updated_at = now(),
+                    generation = excluded.generation,
+                    status = CASE WHEN cohorts.generation = excluded.generation
+                        AND NOT cohorts.deleted THEN cohorts.status ELSE excluded.status END""",
                 definition.project_id,
                 definition.id,
                 definition.model_dump_json(exclude_none=True),
+                generation_of(definition),
+                BACKFILLING if definition.kind == "dynamic" else LIVE,
             )
     return [d.id for d in parsed]
 
@@ -85,7 +96,7 @@ async def stored_cohorts(
 ) -> list[dict[str, Any]]:
     """Live definitions of a project (or one of them) with their version and times."""
     rows = await connection.fetch(
-        """SELECT definition::text AS d, version, created_at, updated_at FROM cohorts
+        """SELECT definition::text AS d, version, status, created_at, updated_at FROM cohorts
         WHERE project_id = $1 AND NOT deleted AND ($2::text IS NULL OR id = $2)
         ORDER BY id""",
         project_id,
@@ -95,8 +106,41 @@ async def stored_cohorts(
         {
             "definition": orjson.loads(row["d"]),
             "version": row["version"],
+            "status": row["status"],
             "created_at": row["created_at"].isoformat(),
             "updated_at": row["updated_at"].isoformat(),
         }
         for row in rows
     ]
+
+
+async def pending_backfills(connection: Any) -> list[tuple[CohortDefinition, str]]:
+    """Dynamic cohorts whose current generation is not materialized yet."""
+    rows = await connection.fetch(
+        "SELECT definition::text AS d FROM cohorts "
+        "WHERE status = $1 AND NOT deleted ORDER BY updated_at",
+        BACKFILLING,
+    )
+    pending = []
+    for row in rows:
+        try:
+            definition = parse_definition(orjson.loads(row["d"]))
+        except DefinitionError:
+            continue
+        if definition.kind == "dynamic":
+            pending.append((definition, generation_of(definition)))
+    return pending
+
+
+async def mark_live(connection: Any, project_id: int, cohort_id: str, generation: str) -> bool:
+    """The generation's backfill is done (a newer generation stays backfilling).
+    Rows from before generations were stored ('') take the one computed."""
+    status = await connection.execute(
+        "UPDATE cohorts SET status = $4, generation = $3 "
+        "WHERE project_id = $1 AND id = $2 AND generation IN ($3, '')",
+        project_id,
+        cohort_id,
+        generation,
+        LIVE,
+    )
+    return bool(status.endswith(" 1"))

@@ -17,6 +17,9 @@ Person commands (topic ``person_commands``, partitioned by person_id):
   absorb   {state, incoming_wins, kind}       a merged-away person's whole state
   delete   {}                                 erase the person (API)
   tick     {at}                               re-evaluate cohorts at a deadline (timers)
+  backfill {uuid, timestamp_us, specs}        a historical occurrence for a new cohort
+  activate {cohort_id, generation, at}        (to a partition, not a person) the backfill of
+                                              that generation reached here: materialize it
 """
 
 from __future__ import annotations

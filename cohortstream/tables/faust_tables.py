@@ -30,8 +30,16 @@ class KeyPartitionedTable(faust.Table):  # type: ignore[misc]
         return partition_for(key, self.partitions or settings.topic_partitions)
 
 
-def _table(name: str, help: str) -> Any:
-    table = KeyPartitionedTable(
+class PartitionSlotTable(faust.Table):  # type: ignore[misc]
+    """One key per partition, ``partition:{n}``, kept in partition n of the changelog:
+    state about a partition as a whole, recovered with that partition."""
+
+    def partition_for_key(self, key: Any) -> int:
+        return int(str(key).rsplit(":", 1)[1])
+
+
+def _table(name: str, help: str, kind: type = KeyPartitionedTable) -> Any:
+    table = kind(
         app,
         name=name,
         beacon=app.tables.beacon,
@@ -44,3 +52,8 @@ def _table(name: str, help: str) -> Any:
 
 identities = _table("identities", "project:distinct_id -> [person_id, version]")
 persons = _table("persons", "project:person_id -> PersonState")
+activations = _table(
+    "cohort_activations",
+    "partition:{n} -> {project:cohort: generation} live on person partition n",
+    PartitionSlotTable,
+)

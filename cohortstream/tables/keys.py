@@ -22,3 +22,8 @@ def person_key(project_id: int, person_id: str) -> str:
 def partition_for(key: str, partitions: int) -> int:
     """What aiokafka's DefaultPartitioner picks for this key."""
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def partition_slot(partition: int) -> str:
+    """The key of state about a whole partition (see PartitionSlotTable)."""
+    return f"partition:{partition}"

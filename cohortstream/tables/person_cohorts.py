@@ -72,7 +72,11 @@ def evaluate_cohorts(
     # Kept in memory with every evaluation, persisted with the next real change.
     person["evaluated_at"] = now
     stored = dict(person.get("cohorts", {}))
-    members = {c: Membership.from_json(stored.get(c)).member for c in project.manual}
+    # Manual and frozen (not yet active here) cohorts are read as they stand.
+    members = {
+        c: Membership.from_json(stored.get(c)).member
+        for c in [*project.manual, *(d.id for d in project.frozen)]
+    }
     next_check: int | None = None
     changed = False
     for definition in project.cohorts:  # dependency order: cohort conditions read earlier ones
@@ -91,8 +95,9 @@ def evaluate_cohorts(
             changed = True
             if result.membership.member != current.member:
                 outbox.rows.append(member_row(person, definition.id, result.membership))
-        for change in result.transitions:
-            _emit(outbox, change)
+        if definition.id not in project.silent:
+            for change in result.transitions:
+                _emit(outbox, change)
         for moment in (outcome.next_change, result.next_check):
             if moment is not None and moment > now:
                 next_check = moment if next_check is None else min(next_check, moment)
@@ -111,7 +116,7 @@ def leave_all(
     if project is None:
         return
     stored = dict(person.get("cohorts", {}))
-    for definition in [*project.cohorts, *project.manual.values()]:
+    for definition in [*project.cohorts, *project.frozen, *project.manual.values()]:
         current = Membership.from_json(stored.get(definition.id))
         if not current.member:
             continue

@@ -45,6 +45,7 @@ class PersonState(TypedDict, total=False):
     next_check: int | None
     evaluated_at: int  # the latest moment cohorts were evaluated at (seconds)
     manual: list[str]  # in ``moved``: the manual cohorts the merged-away person was in
+    erased_before_s: int  # deleted then: replayed history from before it is ignored
 
 
 def new_person(project_id: int, person_id: str, created_at_us: int) -> PersonState:
@@ -69,6 +70,8 @@ def revived(tombstone: PersonState, created_at_us: int) -> PersonState:
         fresh["cohorts"] = tombstone["cohorts"]  # all left; entry counts go on
     if tombstone.get("merged"):
         fresh["merged"] = tombstone["merged"]  # a stale hand-over must not resurrect them
+    if "erased_before_s" in tombstone:
+        fresh["erased_before_s"] = tombstone["erased_before_s"]
     return fresh
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from cohortstream.cohorts.registry import CohortRegistry, ProjectCohorts
 from cohortstream.tables.commands import ALIAS, IDENTIFY, MERGE_DANGEROUSLY, Command, Outbox
-from cohortstream.tables.keys import person_key
+from cohortstream.tables.keys import partition_slot, person_key
 from cohortstream.tables.person_cohorts import (
     evaluate_cohorts,
     leave_all,
@@ -66,7 +66,7 @@ def handle_person_command(
     if handler is None:
         outbox.rows.append(_warning(command, "unknown_person_command", f"op {command['op']!r}"))
         return
-    project = cohorts.project(command["project_id"]) if cohorts is not None else None
+    project = cohorts.for_person(command["project_id"], key) if cohorts is not None else None
     handler(table, key, state, command, outbox, project)
 
 
@@ -408,6 +408,80 @@ def _on_tick(
     _note_deadline(key, state, outbox)
 
 
+def _on_backfill(
+    table: PersonTable,
+    key: str,
+    state: PersonState | None,
+    command: Command,
+    outbox: Outbox,
+    project: ProjectCohorts | None,
+) -> None:
+    """A historical occurrence for a cohort being materialized: counted, not evaluated
+    (the partition's activation evaluates it silently). Nothing before an erasure."""
+    if not is_live(state) or state is None or project is None:
+        return
+    if command.get("received_s", 0) <= state.get("erased_before_s", -1):
+        return
+    at = command["timestamp_us"] // 1_000_000
+    if not record_occurrences(
+        state, project, command["specs"], at, command["uuid"], command.get("received_s", at)
+    ):
+        return
+    cohort_id = str(command.get("cohort_id", ""))
+    if any(d.id == cohort_id for d in project.cohorts):
+        # Active here already: an occurrence that came the long way (through a merged
+        # person's forward) after the activation. Still history: applied silently.
+        silent = project.narrowed(None, silent=frozenset({cohort_id}))
+        evaluate_cohorts(state, silent, command.get("at", 0), "backfill", outbox)
+        _note_deadline(key, state, outbox)
+    table[key] = state
+
+
+def materialize(
+    table: PersonTable,
+    keys: list[str],
+    project_id: int,
+    project: ProjectCohorts,
+    cohort_id: str,
+    now: int,
+    outbox: Outbox,
+) -> None:
+    """A partition activates a cohort generation: its persons' memberships are set
+    from their counters without transitions (history is not news); member rows and
+    timers follow as usual. ``project`` is the partition's view with it active."""
+    view = project.narrowed(None, silent=frozenset({cohort_id}))
+    for key in keys:
+        person = table.get(key)
+        if not is_live(person) or person is None or person["project_id"] != project_id:
+            continue
+        if evaluate_cohorts(person, view, now, "backfill", outbox):
+            table[key] = person
+        _note_deadline(key, person, outbox)
+
+
+def activate_partition(
+    table: PersonTable,
+    activations: MutableMapping[str, dict[str, str]],
+    partition: int,
+    keys: list[str],
+    command: Command,
+    cohorts: CohortRegistry,
+    outbox: Outbox,
+) -> None:
+    """An ``activate`` command reached ``partition`` after every backfilled occurrence
+    sent to it: the generation is live here from now on, materialized silently.
+    ``keys``: the persons held for that partition."""
+    project_id, cohort_id = command["project_id"], command["cohort_id"]
+    slot = partition_slot(partition)
+    active = dict(activations.get(slot) or {})
+    active[f"{project_id}:{cohort_id}"] = command["generation"]
+    activations[slot] = active
+    project = cohorts.project(project_id)
+    if project is None or project.generation.get(cohort_id) != command["generation"]:
+        return  # changed again since: its own backfill will activate the new one
+    materialize(table, keys, project_id, project.narrowed(active), cohort_id, command["at"], outbox)
+
+
 def _note_deadline(key: str, person: PersonState, outbox: Outbox) -> None:
     deadline = person.get("next_check")
     if deadline is not None:
@@ -445,6 +519,8 @@ def _delete(
         # persons merged in before the delete stay repeats (their state is erased).
         "cohorts": person.get("cohorts", {}),
         "merged": person.get("merged", {}),
+        # History replayed for a new cohort skips what was received before this.
+        "erased_before_s": now,
     }
     outbox.rows.append(deleted_person_row(person, version))
 
@@ -517,4 +593,5 @@ _HANDLERS: dict[str, Any] = {
     "absorb": _on_absorb,
     "delete": _on_delete,
     "tick": _on_tick,
+    "backfill": _on_backfill,
 }

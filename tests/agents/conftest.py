@@ -14,8 +14,7 @@ from cohortstream.sinks.warehouse import MemoryWarehouse
 from cohortstream.streams.app import app
 from cohortstream.streams.publishers import MemoryPublisher
 from cohortstream.streams.wiring import Wiring
-from cohortstream.tables.faust_tables import identities, persons
-from cohortstream.tables.keys import partition_for
+from cohortstream.tables.faust_tables import activations, identities, persons
 
 
 @pytest.fixture()
@@ -38,10 +37,10 @@ def changelog(monkeypatch):
     """Table writes as (table, partition, key, value): the producer is not started under
     test_context, and Faust's partitioner needs it; ours picks the same partition."""
     written = []
-    for table in (identities, persons):
+    for table in (identities, persons, activations):
 
         def send(partition, key, value, *args, _table=table, **kwargs):
-            partition = partition_for(key, _table.partitions)
+            partition = _table.partition_for_key(key)
             written.append((_table.name, partition, key, value))
             return SimpleNamespace(message=SimpleNamespace(partition=partition))
 

@@ -3,10 +3,13 @@ outputs pumped back into each other as the topics would carry them."""
 
 import orjson
 
+from cohortstream.agents import cohorts as cohorts_agent
 from cohortstream.agents.identities import apply_identity_commands
 from cohortstream.agents.ingest import ingest_events
 from cohortstream.agents.persons import update_persons
-from cohortstream.tables.faust_tables import identities, persons
+from cohortstream.cohorts.backfill import activate_command
+from cohortstream.cohorts.definition import generation_of
+from cohortstream.tables.faust_tables import activations, identities, persons
 from cohortstream.tables.keys import identity_key, person_key
 from cohortstream.tables.person_state import is_live
 
@@ -154,9 +157,54 @@ async def test_delete_person_event_erases_it(outputs):
     assert [r["is_deleted"] for r in rows(outputs, "persons")][-1] is True
 
 
-async def test_cohort_join_through_the_agents(outputs, cohort_definitions):
+async def test_a_backfilled_cohort_is_materialized_silently(outputs, cohort_definitions):
     from cohortstream.cohorts.definition import parse_definition
 
+    cohort_definitions.append(
+        parse_definition(
+            {
+                "id": "buyers",
+                "project_id": 1,
+                "name": "Buyers",
+                "criteria": {
+                    "type": "event",
+                    "event": "purchase",
+                    "check": "count",
+                    "operator": "gte",
+                    "value": 2,
+                    "within": "1h",
+                },
+            }
+        )
+    )
+    purchase = {"distinct_id": "b", "event": "purchase", "now": True}
+    async with (
+        ingest_events.test_context() as ingest,
+        apply_identity_commands.test_context() as identity,
+        update_persons.test_context() as person,
+    ):
+        pipeline = Pipeline(outputs, ingest, identity, person)
+        # History before the cohort's backfill reached the partitions: counted, silent.
+        await pipeline.send(**{**purchase, "properties": {"n": 0}})
+        await pipeline.send(**{**purchase, "properties": {"n": 1}})
+        assert outputs.cohort_transitions.records == []
+        for partition in range(outputs.settings.topic_partitions):
+            command = activate_command(1, "buyers", generation_of(cohort_definitions[0]), 0)
+            await person.put([command], partition=partition)
+        await pipeline.settle()
+        assert outputs.cohort_transitions.records == []  # materialized without transitions
+        assert [r["is_member"] for r in rows(outputs, "members")] == [True]
+        assert all(activations[f"partition:{p}"] for p in range(outputs.settings.topic_partitions))
+        # Live from here: the membership is read from the table like any other.
+        await pipeline.send(**{**purchase, "properties": {"n": 2}})
+        assert outputs.cohort_transitions.records == []  # still in: nothing to say
+    assert cohorts_agent.registry.activation is not None
+
+
+async def test_a_live_cohort_join_through_the_agents(outputs, cohort_definitions, monkeypatch):
+    from cohortstream.cohorts.definition import parse_definition
+
+    monkeypatch.setattr(cohorts_agent.registry, "activation", None)  # every cohort active
     cohort_definitions.append(
         parse_definition(
             {

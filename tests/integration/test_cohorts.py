@@ -83,13 +83,16 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
         # A first event shows the worker is up and the stages are warm.
         await producer.send(warm_up, key)
         await wait_for_rows_or_events(warehouse, project_id, workers)
+        # A new cohort is materialized from history first (here: one pageview).
+        web = f"http://127.0.0.1:{workers.web_ports[0]}"
+        async with aiohttp.ClientSession() as session:
+            await wait_until_live(session, web, project_id, definition["id"], workers)
         await producer.send(purchase(1), key)
         await producer.send(purchase(2), key)
         await producer.flush()
         sent = time.time()
     [entered] = await wait_for_rows(warehouse, project_id, 1, 30, workers)
     joined_after = time.time() - sent
-    web = f"http://127.0.0.1:{workers.web_ports[0]}"
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{web}/persons/{project_id}/buyer/cohorts") as response:
             assert response.status == 200
@@ -100,6 +103,7 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
             assert (await response.json()) == {"members": [body["person_id"]]}
         await exercise_definitions_api(session, web, definition)
         await exercise_manual_members(session, web, project_id)
+        await exercise_silent_backfill(session, web, warehouse, project_id, workers)
     assert (entered["kind"], entered["entry_count"], entered["source"]) == ("entered", 1, "event")
 
     rows = await wait_for_rows(warehouse, project_id, 2, 30, workers)
@@ -182,3 +186,46 @@ async def wait_for_person_cohorts(session, web, project_id, cohort_id, present, 
                 return True
         await asyncio.sleep(0.2)
     return False
+
+
+async def wait_until_live(session, web, project_id, cohort_id, workers, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    status = None
+    while time.monotonic() < deadline:
+        async with session.get(f"{web}/cohorts/{project_id}/{cohort_id}") as response:
+            status = (await response.json()).get("status")
+        if status == "live":
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{cohort_id} still {status}\n{workers.logs()[-3000:]}")
+
+
+async def exercise_silent_backfill(session, web, warehouse, project_id, workers):
+    """A cohort created after its events: members from history, and no transitions."""
+    cohort_id = "ever-purchased"
+    created = {
+        "id": cohort_id,
+        "project_id": project_id,
+        "name": "Ever purchased",
+        "criteria": {"type": "event", "event": "purchase", "check": "exists"},
+    }
+    async with session.post(f"{web}/cohorts", json=created) as response:
+        assert response.status == 201
+        assert (await response.json())["definition"]["id"] == cohort_id
+    async with session.get(f"{web}/cohorts/{project_id}/{cohort_id}") as response:
+        assert (await response.json())["status"] in ("backfilling", "live")
+    await wait_until_live(session, web, project_id, cohort_id, workers)
+    deadline = time.monotonic() + 30
+    members: list[dict] = []
+    while time.monotonic() < deadline and not members:
+        members = await warehouse.query_rows(
+            "SELECT is_member FROM cohort_members FINAL "
+            f"WHERE project_id = {project_id} AND cohort_id = '{cohort_id}'"
+        )
+        await asyncio.sleep(0.2)
+    assert members == [{"is_member": 1}], workers.logs()[-3000:]
+    silent = await warehouse.query_rows(
+        "SELECT count() AS n FROM cohort_transitions FINAL "
+        f"WHERE project_id = {project_id} AND cohort_id = '{cohort_id}'"
+    )
+    assert silent == [{"n": 0}]

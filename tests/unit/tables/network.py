@@ -7,11 +7,13 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from cohortstream.cohorts.backfill import activate_command, backfill_commands
+from cohortstream.cohorts.registry import CohortRegistry
 from cohortstream.tables.commands import Outbox
 from cohortstream.tables.identities import handle_identity_command, resolve_event
-from cohortstream.tables.keys import identity_key, partition_for
+from cohortstream.tables.keys import identity_key, partition_for, partition_slot
 from cohortstream.tables.person_state import is_live
-from cohortstream.tables.persons import handle_person_command
+from cohortstream.tables.persons import activate_partition, handle_person_command
 
 
 @dataclass
@@ -28,8 +30,17 @@ class Network:
     transitions: list[dict[str, Any]] = field(default_factory=list)
     deadlines: dict[str, int] = field(default_factory=dict)
 
+    # Partition activations of cohort generations; None: every cohort is active.
+    activations: dict[str, dict[str, str]] | None = None
+    enriched: list[dict[str, Any]] = field(default_factory=list)  # events with person ids
+
     def __post_init__(self) -> None:
         self.random = random.Random(self.seed)
+        if self.activations is not None and self.cohorts is not None:
+            activations = self.activations
+            self.cohorts.activation = lambda key: activations.get(
+                partition_slot(partition_for(key, self.partitions)), {}
+            )
 
     def send_event(self, event: dict[str, Any]) -> None:
         key = identity_key(event["project_id"], event["distinct_id"])
@@ -58,9 +69,17 @@ class Network:
             queue.append(dict(message))  # delivered again later, as after a restart
         outbox = Outbox()
         if stage == "events":
-            resolve_event(self.identities, {**message, "warnings": []}, {}, outbox, self.cohorts)
+            event = {**message, "warnings": []}
+            resolve_event(self.identities, event, {}, outbox, self.cohorts)
+            self.enriched.append(event)
         elif stage == "identity":
             handle_identity_command(self.identities, message, {}, outbox)
+        elif message["op"] == "activate":
+            assert self.activations is not None and self.cohorts is not None
+            keys = [k for k in self.persons if partition_for(k, self.partitions) == partition]
+            activate_partition(
+                self.persons, self.activations, partition, keys, message, self.cohorts, outbox
+            )
         else:
             handle_person_command(self.persons, message, outbox, self.cohorts)
         self._route(outbox)
@@ -88,6 +107,27 @@ class Network:
                     {**tick, "at": moment}
                 )
             self.run()
+
+    def backfill(self, project_id: int, cohort_id: str, generation: str, at: int) -> None:
+        """What the backfill job does for a new cohort generation: every enriched
+        event so far as a ``backfill`` occurrence, then ``activate`` on every partition."""
+        assert self.cohorts is not None
+        only = CohortRegistry(
+            [
+                d
+                for d in self.cohorts.definitions()
+                if (d.project_id, d.id) == (project_id, cohort_id)
+            ]
+        )
+        outbox = Outbox()
+        for event in self.enriched:
+            outbox.person_commands.extend(backfill_commands(event, only, cohort_id, at))
+        self._route(outbox)
+        for partition in range(self.partitions):
+            self._queue("person", partition).append(
+                activate_command(project_id, cohort_id, generation, at)
+            )
+        self.run()
 
     def live_persons(self) -> list[dict[str, Any]]:
         return [state for state in self.persons.values() if is_live(state)]

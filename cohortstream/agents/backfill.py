@@ -1,0 +1,138 @@
+"""The backfill job: materializes new cohort generations from the enriched topic.
+
+Every worker looks for cohorts whose status is ``backfilling``; the one that
+takes the cohort's Redis lock replays ``events_enriched`` from its earliest
+retained offset up to the end offsets taken at the start, sends each past
+occurrence of the cohort's events to the person actor (``backfill``), then an
+``activate`` to every person partition, then marks the cohort live. A worker
+that dies mid-way loses the lock's lease; another starts over (occurrences
+count once, by event uuid). See ``cohorts.backfill`` for why this is silent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+import redis.asyncio as redis
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from cohortstream.agents import wiring
+from cohortstream.cohorts.backfill import activate_command, backfill_commands
+from cohortstream.cohorts.definition import CohortDefinition
+from cohortstream.cohorts.registry import CohortRegistry
+from cohortstream.cohorts.store import mark_live, pending_backfills
+from cohortstream.locks import LockHeld, redis_lock
+from cohortstream.streams.app import ENRICHED_TOPIC, app, settings
+from cohortstream.streams.publishers import publish_durably
+from cohortstream.streams.transport import probe_high_watermarks
+from cohortstream.tables.commands import Outbox
+
+log = logging.getLogger(__name__)
+
+BACKFILL_CHECK_S = 2.0
+LOCK_LEASE_S = 30.0
+
+
+@app.timer(BACKFILL_CHECK_S)
+async def run_pending_backfills() -> None:
+    try:
+        async with (await wiring.postgres.pool()).acquire() as connection:
+            pending = await pending_backfills(connection)
+    except Exception as exc:
+        log.warning("cannot read pending backfills: %s", exc)
+        return
+    if not pending:
+        return
+    client = redis.from_url(settings.redis_url)
+    try:
+        for definition, generation in pending:
+            name = f"cohortstream:backfill:{definition.project_id}:{definition.id}:{generation}"
+            try:
+                async with redis_lock(client, name, lease_s=LOCK_LEASE_S):
+                    await backfill(definition, generation)
+            except LockHeld:
+                continue  # another worker has it
+            except Exception:
+                log.exception("backfill of cohort %s failed; retrying later", definition.id)
+    finally:
+        await client.aclose()
+
+
+async def backfill(definition: CohortDefinition, generation: str) -> int:
+    """Replay history for one generation; returns how many occurrences were sent."""
+    started = time.monotonic()
+    at = int(time.time())
+    only = CohortRegistry([definition])
+    sent = 0
+    async for events in _history():
+        outbox = Outbox()
+        for event in events:
+            if event.get("project_id") == definition.project_id:
+                outbox.person_commands.extend(backfill_commands(event, only, definition.id, at))
+        sent += len(outbox.person_commands)
+        await _send(outbox.person_batches(settings.topic_partitions))
+    activate = activate_command(definition.project_id, definition.id, generation, int(time.time()))
+    await _send({p: [activate] for p in range(settings.topic_partitions)})
+    async with (await wiring.postgres.pool()).acquire() as connection:
+        await mark_live(connection, definition.project_id, definition.id, generation)
+    log.info(
+        "cohort %s:%s materialized from %d past occurrences in %.1fs",
+        definition.project_id,
+        definition.id,
+        sent,
+        time.monotonic() - started,
+    )
+    return sent
+
+
+async def _send(batches: dict[int, list[dict[str, Any]]]) -> None:
+    for partition, commands in batches.items():
+        await publish_durably(
+            wiring.current.person_commands,
+            None,
+            orjson.dumps(commands),
+            partition=partition,
+            what="send backfill commands",
+        )
+
+
+async def _history() -> Any:
+    """Every enriched event retained now, a decoded batch at a time."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_broker,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(ENRICHED_TOPIC, p) for p in range(settings.topic_partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        reported = await consumer.end_offsets(tps)
+        end = await probe_high_watermarks(settings.kafka_broker, reported)
+        remaining = {tp for tp in tps if end.get(tp, 0) > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=500, max_records=2000)
+            for tp, records in batch.items():
+                events: list[dict[str, Any]] = []
+                for record in records:
+                    if record.offset < end[tp]:
+                        events.extend(_decoded(record.value))
+                yield events
+            for tp in list(remaining):
+                if await consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+
+
+def _decoded(value: bytes | None) -> list[dict[str, Any]]:
+    try:
+        events = orjson.loads(value or b"[]")
+    except orjson.JSONDecodeError:
+        return []
+    return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
