@@ -19,21 +19,23 @@ import orjson
 import redis.asyncio as redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from cohortstream.agents import wiring
-from cohortstream.cohorts.backfill import activate_command, backfill_commands
-from cohortstream.cohorts.definition import CohortDefinition
-from cohortstream.cohorts.registry import CohortRegistry
-from cohortstream.cohorts.store import mark_live, pending_backfills
+from cohortstream.agents import cohorts, wiring
+from cohortstream.cohorts.backfill import activate_command, backfill_commands, specs_of
+from cohortstream.cohorts.definition import CohortDefinition, generation_of
+from cohortstream.cohorts.store import mark_backfilling, mark_live, pending_backfills
 from cohortstream.locks import LockHeld, redis_lock
-from cohortstream.streams.app import ENRICHED_TOPIC, app, settings
+from cohortstream.streams.app import ENRICHED_TOPIC, PERSON_COMMANDS_TOPIC, app, settings
 from cohortstream.streams.publishers import publish_durably
 from cohortstream.streams.transport import probe_high_watermarks
 from cohortstream.tables.commands import Outbox
+from cohortstream.tables.faust_tables import activations
+from cohortstream.tables.keys import partition_slot
 
 log = logging.getLogger(__name__)
 
 BACKFILL_CHECK_S = 2.0
 LOCK_LEASE_S = 30.0
+LOST_ACTIVATION_GRACE_S = 15.0
 
 
 @app.timer(BACKFILL_CHECK_S)
@@ -41,6 +43,14 @@ async def run_pending_backfills() -> None:
     try:
         async with (await wiring.postgres.pool()).acquire() as connection:
             pending = await pending_backfills(connection)
+            for project_id, cohort_id, generation in _lost_activations(pending):
+                log.warning(
+                    "cohort %s:%s is live but a partition here never activated it "
+                    "(state lost with the changelog?): backfilling it again",
+                    project_id,
+                    cohort_id,
+                )
+                await mark_backfilling(connection, project_id, cohort_id, generation)
     except Exception as exc:
         log.warning("cannot read pending backfills: %s", exc)
         return
@@ -61,17 +71,66 @@ async def run_pending_backfills() -> None:
         await client.aclose()
 
 
+_missing_since: dict[tuple[int, str, str], float] = {}
+
+
+def _lost_activations(
+    pending: list[tuple[CohortDefinition, str]],
+) -> list[tuple[int, str, str]]:
+    """Live cohorts that a person partition held here has not activated although
+    it has consumed everything sent to it (an activation is sent before its
+    cohort is marked live, so it would have arrived), for a grace period.
+    Checked only when the tables are recovered and no rebalance is under way."""
+    if app.rebalancing or not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+        _missing_since.clear()
+        return []
+    assigned = {
+        tp.partition
+        for tp in app.consumer.assignment()
+        if tp.topic == PERSON_COMMANDS_TOPIC and _caught_up(tp)
+    }
+    waiting = {(d.project_id, d.id, g) for d, g in pending}
+    now = time.monotonic()
+    missing = set()
+    for definition in cohorts.registry.definitions():
+        if definition.kind != "dynamic":
+            continue
+        wanted = (definition.project_id, definition.id, generation_of(definition))
+        if wanted in waiting:
+            continue
+        slot_key = f"{definition.project_id}:{definition.id}"
+        if any(
+            (activations.get(partition_slot(p)) or {}).get(slot_key) != wanted[2] for p in assigned
+        ):
+            missing.add(wanted)
+    for gone in set(_missing_since) - missing:
+        del _missing_since[gone]
+    lost = []
+    for wanted in missing:
+        since = _missing_since.setdefault(wanted, now)
+        if now - since >= LOST_ACTIVATION_GRACE_S:
+            lost.append(wanted)
+            del _missing_since[wanted]
+    return lost
+
+
+def _caught_up(tp: Any) -> bool:
+    highwater = app.consumer.highwater(tp)
+    # What Faust has processed and committed (not in its public API).
+    committed = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+    return highwater is not None and committed is not None and committed >= highwater - 1
+
+
 async def backfill(definition: CohortDefinition, generation: str) -> int:
     """Replay history for one generation; returns how many occurrences were sent."""
     started = time.monotonic()
     at = int(time.time())
-    only = CohortRegistry([definition])
+    specs = specs_of(definition)
     sent = 0
     async for events in _history():
         outbox = Outbox()
         for event in events:
-            if event.get("project_id") == definition.project_id:
-                outbox.person_commands.extend(backfill_commands(event, only, definition.id, at))
+            outbox.person_commands.extend(backfill_commands(event, definition, specs, at))
         sent += len(outbox.person_commands)
         await _send(outbox.person_batches(settings.topic_partitions))
     activate = activate_command(definition.project_id, definition.id, generation, int(time.time()))

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import asyncpg
 
-from cohortstream.cohorts.store import apply_definitions, delete_definition, load_definitions
+from cohortstream.cohorts.store import (
+    LIVE,
+    apply_definitions,
+    delete_definition,
+    load_definitions,
+    stored_cohorts,
+)
 from cohortstream.sinks.migrate import migrate_postgres
 
 
@@ -42,5 +50,23 @@ async def delete_cohort(database_url: str, project_id: int, cohort_id: str) -> N
     connection = await _connected(database_url)
     try:
         await delete_definition(connection, project_id, cohort_id)
+    finally:
+        await connection.close()
+
+
+async def wait_until_live(
+    database_url: str, project_id: int, cohort_ids: list[str], timeout_s: float
+) -> bool:
+    """Whether every cohort named finished its backfill (a worker runs it) in time."""
+    connection = await _connected(database_url)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            stored = await stored_cohorts(connection, project_id)
+            status = {item["definition"]["id"]: item["status"] for item in stored}
+            if all(status.get(c) == LIVE for c in cohort_ids):
+                return True
+            await asyncio.sleep(0.25)
+        return False
     finally:
         await connection.close()

@@ -55,11 +55,16 @@ SUMMARY_QUERIES = {
 }
 
 COHORTS_QUERY = """
-    SELECT cohort_id, countIf(kind = 'entered') AS entered, countIf(kind = 'left') AS left,
-           countIf(kind = 'entered') - countIf(kind = 'left') AS members,
-           groupUniqArray(source) AS sources
-    FROM cohort_transitions FINAL WHERE project_id = {project}
-    GROUP BY cohort_id ORDER BY cohort_id"""
+    SELECT cohort_id, entered, left, members, sources FROM (
+        SELECT cohort_id, countIf(kind = 'entered') AS entered,
+               countIf(kind = 'left') AS left, groupUniqArray(source) AS sources
+        FROM cohort_transitions FINAL WHERE project_id = {project} GROUP BY cohort_id
+    ) AS t
+    LEFT JOIN (
+        SELECT cohort_id, countIf(is_member = 1) AS members
+        FROM cohort_members FINAL WHERE project_id = {project} GROUP BY cohort_id
+    ) AS m USING cohort_id
+    ORDER BY cohort_id"""
 LIVE_USER = "live-demo-buyer"
 
 
@@ -133,13 +138,13 @@ async def stream_and_report(settings: Settings, config: DemoConfig, timeout_s: f
         f"producing {len(encoded)} SDK batches ({len(expected_uuids)} valid events, "
         f"{rejected} malformed) from {config.users} simulated users ..."
     )
-    started = time.monotonic()
+    started, since = time.monotonic(), time.time()
     async with EventProducer(settings.kafka_broker, settings.events_topic) as producer:
         await producer.send_many(encoded)
     warehouse = open_warehouse(settings)
     try:
         landed = await wait_for_rows(
-            warehouse, config.project_id, len(expected_uuids), timeout_s, started
+            warehouse, config.project_id, len(expected_uuids), timeout_s, started, since
         )
         elapsed = time.monotonic() - started
         for title, query in SUMMARY_QUERIES.items():
@@ -162,11 +167,14 @@ async def stream_and_report(settings: Settings, config: DemoConfig, timeout_s: f
 async def apply_demo_cohorts(settings: Settings) -> list[str]:
     from importlib import resources
 
-    from cohortstream.cli.cohorts import apply_file
+    from cohortstream.cli.cohorts import apply_file, wait_until_live
 
     raw = orjson.loads(resources.files("cohortstream.demo").joinpath("cohorts.json").read_bytes())
     applied = await apply_file(settings.database_url, raw)
-    await asyncio.sleep(6)  # workers reload definitions every 5 s
+    # New cohorts are materialized from history (here: none yet) before they go live.
+    project_id = raw[0]["project_id"]
+    if not await wait_until_live(settings.database_url, project_id, applied, timeout_s=90):
+        raise click.ClickException("the demo cohorts did not go live; see the worker log")
     return applied
 
 
@@ -220,13 +228,20 @@ async def show_a_live_join_and_leave(
 
 
 async def wait_for_rows(
-    warehouse: Warehouse, project_id: int, expected: int, timeout_s: float, started: float
+    warehouse: Warehouse,
+    project_id: int,
+    expected: int,
+    timeout_s: float,
+    started: float,
+    since: float,
 ) -> int:
     deadline = time.monotonic() + timeout_s
     landed = -1
     while time.monotonic() < deadline:
+        # This run's events only: the local stack keeps ClickHouse data between runs.
         rows = await warehouse.query_rows(
-            f"SELECT count() AS n FROM events FINAL WHERE project_id = {int(project_id)}"  # noqa: S608
+            f"SELECT count() AS n FROM events FINAL WHERE project_id = {int(project_id)} "  # noqa: S608
+            f"AND created_at >= toDateTime64({since - 5:.3f}, 6, 'UTC')"
         )
         current = int(rows[0]["n"])
         if current != landed:

@@ -17,20 +17,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from cohortstream.cohorts.registry import CohortRegistry
+from cohortstream.cohorts.counters import spec_key
+from cohortstream.cohorts.definition import CohortDefinition, EventCondition
+from cohortstream.cohorts.evaluate import matches_filters
+from cohortstream.cohorts.registry import event_conditions
 
 Command = dict[str, Any]
+SpecsByEvent = dict[str, list[tuple[str, EventCondition]]]
+
+
+def specs_of(definition: CohortDefinition) -> SpecsByEvent:
+    """The counters a cohort reads, by event name."""
+    by_event: SpecsByEvent = {}
+    for condition in event_conditions(definition.criteria):
+        specs = by_event.setdefault(condition.event, [])
+        key = spec_key(condition)
+        if all(existing != key for existing, _ in specs):
+            specs.append((key, condition))
+    return by_event
 
 
 def backfill_commands(
-    event: dict[str, Any], only: CohortRegistry, cohort_id: str, at: int
+    event: dict[str, Any], definition: CohortDefinition, specs: SpecsByEvent, at: int
 ) -> list[Command]:
-    """The ``backfill`` command of one enriched event for the cohort that ``only``
-    holds; ``at``: when the backfill started (seconds)."""
-    if not event.get("person_id"):
+    """The ``backfill`` command of one enriched event for ``definition`` (whose
+    ``specs_of`` is ``specs``); ``at``: when the backfill started (seconds)."""
+    if not event.get("person_id") or event.get("project_id") != definition.project_id:
         return []
-    specs = only.specs_matched(event["project_id"], event["event"], event["properties"])
-    if not specs:
+    matched = [
+        spec
+        for spec, condition in specs.get(event["event"], ())
+        if matches_filters(condition.where, event["properties"])
+    ]
+    if not matched:
         return []
     return [
         {
@@ -40,8 +59,8 @@ def backfill_commands(
             "uuid": event["uuid"],
             "timestamp_us": event["timestamp_us"],
             "received_s": event["created_at_us"] // 1_000_000,
-            "specs": specs,
-            "cohort_id": cohort_id,
+            "specs": matched,
+            "cohort_id": definition.id,
             "at": at,
         }
     ]

@@ -144,3 +144,18 @@ async def mark_live(connection: Any, project_id: int, cohort_id: str, generation
         LIVE,
     )
     return bool(status.endswith(" 1"))
+
+
+async def mark_backfilling(
+    connection: Any, project_id: int, cohort_id: str, generation: str
+) -> None:
+    """Materialize a live generation again (its activations were lost)."""
+    await connection.execute(
+        "UPDATE cohorts SET status = $4 "
+        "WHERE project_id = $1 AND id = $2 AND generation = $3 AND status = $5",
+        project_id,
+        cohort_id,
+        generation,
+        BACKFILLING,
+        LIVE,
+    )

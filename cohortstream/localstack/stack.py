@@ -108,11 +108,32 @@ async def _prepare(settings: Settings) -> None:
 
     await ensure_topics(settings)
     await register_projects(settings.database_url, {DEFAULT_PROJECT_ID: "Default project"})
+    await _stream_state_is_new(settings.database_url)
     warehouse = open_warehouse(settings)
     try:
         await migrate(warehouse)
     finally:
         await warehouse.close()
+
+
+async def _stream_state_is_new(database_url: str) -> None:
+    """The local broker keeps topics in memory: a new stack starts with no table
+    state, so every cohort is materialized again before it is live."""
+    import asyncpg
+
+    from cohortstream.cohorts.store import BACKFILLING
+    from cohortstream.sinks.migrate import migrate_postgres
+
+    connection = await asyncpg.connect(database_url)
+    try:
+        await migrate_postgres(connection)
+        await connection.execute(
+            "UPDATE cohorts SET status = $1 WHERE definition->>'kind' IS DISTINCT FROM 'manual' "
+            "AND definition->>'kind' IS DISTINCT FROM 'static'",
+            BACKFILLING,
+        )
+    finally:
+        await connection.close()
 
 
 def down(state_dir: Path, purge: bool = False, say: Callable[[str], None] = print) -> None:

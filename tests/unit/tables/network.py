@@ -7,8 +7,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from cohortstream.cohorts.backfill import activate_command, backfill_commands
-from cohortstream.cohorts.registry import CohortRegistry
+from cohortstream.cohorts.backfill import activate_command, backfill_commands, specs_of
 from cohortstream.tables.commands import Outbox
 from cohortstream.tables.identities import handle_identity_command, resolve_event
 from cohortstream.tables.keys import identity_key, partition_for, partition_slot
@@ -112,16 +111,13 @@ class Network:
         """What the backfill job does for a new cohort generation: every enriched
         event so far as a ``backfill`` occurrence, then ``activate`` on every partition."""
         assert self.cohorts is not None
-        only = CohortRegistry(
-            [
-                d
-                for d in self.cohorts.definitions()
-                if (d.project_id, d.id) == (project_id, cohort_id)
-            ]
-        )
+        [definition] = [
+            d for d in self.cohorts.definitions() if (d.project_id, d.id) == (project_id, cohort_id)
+        ]
+        specs = specs_of(definition)
         outbox = Outbox()
         for event in self.enriched:
-            outbox.person_commands.extend(backfill_commands(event, only, cohort_id, at))
+            outbox.person_commands.extend(backfill_commands(event, definition, specs, at))
         self._route(outbox)
         for partition in range(self.partitions):
             self._queue("person", partition).append(
