@@ -53,6 +53,8 @@ class Settings:
     # Workers keeping warm copies of other workers' table partitions: faster failover,
     # but with the memory store each copy costs as much memory as the original.
     table_standby_replicas: int = 0
+    # How often cohort sizes are recorded in ClickHouse cohort_membership_history.
+    membership_history_interval_s: float = 60.0
     log_level: str = "info"
 
     @classmethod

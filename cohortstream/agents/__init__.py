@@ -10,6 +10,7 @@ from cohortstream.agents import (  # noqa: F401
     identities,
     ingest,
     lifecycle,
+    membership_history,
     person_sink,
     persons,
     sink,

@@ -11,6 +11,7 @@ import aiohttp
 import orjson
 import pytest
 
+from cohortstream.agents.membership_history import SNAPSHOT
 from cohortstream.cli.producer import EventProducer
 from cohortstream.streams.admin import ensure_topics
 
@@ -101,6 +102,12 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
         members_url = f"{web}/cohorts/{project_id}/buyers-{project_id}/members?limit=10"
         async with session.get(members_url) as response:
             assert (await response.json()) == {"members": [body["person_id"]]}
+        await warehouse.execute(SNAPSHOT)  # what the size timer runs every minute
+        sizes = await warehouse.query_rows(
+            "SELECT members FROM cohort_membership_history FINAL "
+            f"WHERE project_id = {project_id} AND cohort_id = 'buyers-{project_id}'"
+        )
+        assert sizes == [{"members": 1}]
         await exercise_definitions_api(session, web, definition)
         await exercise_manual_members(session, web, project_id)
         await exercise_silent_backfill(session, web, warehouse, project_id, workers)
