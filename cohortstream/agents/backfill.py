@@ -93,7 +93,7 @@ def _lost_activations(
     now = time.monotonic()
     missing = set()
     for definition in cohorts.registry.definitions():
-        if definition.kind != "dynamic":
+        if definition.kind == "manual":
             continue
         wanted = (definition.project_id, definition.id, generation_of(definition))
         if wanted in waiting:
@@ -130,7 +130,9 @@ async def backfill(definition: CohortDefinition, generation: str) -> int:
     async for events in _history():
         outbox = Outbox()
         for event in events:
-            outbox.person_commands.extend(backfill_commands(event, definition, specs, at))
+            outbox.person_commands.extend(
+                backfill_commands(event, definition, generation, specs, at)
+            )
         sent += len(outbox.person_commands)
         await _send(outbox.person_batches(settings.topic_partitions))
     activate = activate_command(definition.project_id, definition.id, generation, int(time.time()))

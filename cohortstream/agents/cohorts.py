@@ -47,30 +47,34 @@ async def refresh_cohorts_periodically() -> None:
         log.warning("cohort refresh failed, keeping the last set: %s", exc)
 
 
-MANUAL_REFRESH_MIN_S = 1.0
-_last_manual_refresh = 0.0
+REFRESH_ON_DEMAND_MIN_S = 1.0
+_last_refresh_on_demand = 0.0
 
 
-async def know_manual_cohorts(commands: list[dict[str, Any]]) -> None:
-    """Members added right after their manual cohort was created may arrive before
-    the periodic refresh: refresh once (at most every second) rather than drop them."""
-    global _last_manual_refresh
+async def know_cohorts_of(commands: list[dict[str, Any]]) -> None:
+    """Commands may name cohorts newer than the last periodic refresh: members added
+    right after a manual cohort's creation, a new cohort's backfill and activation.
+    Refresh once (at most every second) rather than drop them."""
+    global _last_refresh_on_demand
     unknown = any(
-        not _knows_manual(c["project_id"], c["manual"]["cohort_id"])
-        for c in commands
-        if c.get("manual")
+        not _knows(c) for c in commands if c["op"] in ("backfill", "activate") or c.get("manual")
     )
-    if unknown and time.monotonic() - _last_manual_refresh >= MANUAL_REFRESH_MIN_S:
-        _last_manual_refresh = time.monotonic()
+    if unknown and time.monotonic() - _last_refresh_on_demand >= REFRESH_ON_DEMAND_MIN_S:
+        _last_refresh_on_demand = time.monotonic()
         try:
             await refresh_cohorts()
         except Exception as exc:
             log.warning("cohort refresh failed: %s", exc)
 
 
-def _knows_manual(project_id: int, cohort_id: str) -> bool:
-    project = registry.project(project_id)
-    return project is not None and cohort_id in project.manual
+def _knows(command: dict[str, Any]) -> bool:
+    project = registry.project(command["project_id"])
+    if project is None:
+        return False
+    if command.get("manual"):
+        return command["manual"]["cohort_id"] in project.manual
+    generation = project.generation.get(command.get("cohort_id", ""))
+    return generation is not None and command.get("generation", generation) == generation
 
 
 def forget_assignment() -> None:

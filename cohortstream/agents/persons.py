@@ -26,7 +26,7 @@ async def update_persons(stream: Any) -> None:
         wanted = [(c["project_id"], c["person_id"]) for c in commands if c["op"] == "event"]
         for key, stored in (await cold_persons(persons, wanted)).items():
             persons.setdefault(key, stored)
-        await cohorts.know_manual_cohorts(commands)
+        await cohorts.know_cohorts_of(commands)
         apply_each(_apply, commands, outbox)
         for key, at in outbox.deadlines:
             cohorts.deadlines.set(key, at)

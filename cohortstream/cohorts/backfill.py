@@ -38,7 +38,11 @@ def specs_of(definition: CohortDefinition) -> SpecsByEvent:
 
 
 def backfill_commands(
-    event: dict[str, Any], definition: CohortDefinition, specs: SpecsByEvent, at: int
+    event: dict[str, Any],
+    definition: CohortDefinition,
+    generation: str,
+    specs: SpecsByEvent,
+    at: int,
 ) -> list[Command]:
     """The ``backfill`` command of one enriched event for ``definition`` (whose
     ``specs_of`` is ``specs``); ``at``: when the backfill started (seconds)."""
@@ -61,6 +65,7 @@ def backfill_commands(
             "received_s": event["created_at_us"] // 1_000_000,
             "specs": matched,
             "cohort_id": definition.id,
+            "generation": generation,
             "at": at,
         }
     ]

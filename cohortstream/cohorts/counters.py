@@ -64,15 +64,21 @@ def record(counter: Counter | None, at: int, event_uuid: str, needs: Needs, now:
     recorded at ``now``; the same counter when it already holds that event."""
     times = list(counter["ts"]) if counter else []
     ids = list(counter["ids"]) if counter else []
+    changed = False
     if needs.latest:
         entry = [at, event_uuid]
         position = bisect.bisect_left(times, entry)
-        if position < len(times) and times[position] == entry:
-            return counter if counter is not None else {"ts": times, "ids": ids}
-        times.insert(position, entry)
-        times = _trim(times, needs.latest, now)
+        if position == len(times) or times[position] != entry:
+            times.insert(position, entry)
+            times = _trim(times, needs.latest, now)
+            changed = True
+    # Checked apart from the times: a cohort added later may need more ids than
+    # were kept so far, and its backfill brings the same events again.
     if len(ids) < max(needs.total_cap, 1) and event_uuid not in ids:
         ids.append(event_uuid)
+        changed = True
+    if not changed and counter is not None:
+        return counter
     return {"ts": times, "ids": ids}
 
 

@@ -45,6 +45,14 @@ class ProjectCohorts:
     cohorts: list[CohortDefinition] = field(default_factory=list)  # dependency order
     # Manual cohorts: members only through the API; dynamic ones may read them.
     manual: dict[str, CohortDefinition] = field(default_factory=dict)
+
+    def kept_across_merges(self) -> dict[str, CohortDefinition]:
+        """Cohorts whose membership is not re-derived: it follows the person on a merge."""
+        return {
+            **self.manual,
+            **{d.id: d for d in [*self.cohorts, *self.frozen] if d.kind == "static"},
+        }
+
     needs: dict[str, Needs] = field(default_factory=dict)  # spec -> what it keeps
     # event name -> [(spec, condition)] for matching an event to its specs
     by_event: dict[str, list[tuple[str, EventCondition]]] = field(default_factory=dict)
@@ -94,8 +102,10 @@ class CohortRegistry:
             for definition in dependency_order(project_definitions):
                 if definition.kind == "manual":
                     project.manual[definition.id] = definition
-                if definition.kind != "dynamic":
+                if definition.kind == "manual":
                     continue
+                # Static cohorts are kept like dynamic ones (counters, backfill,
+                # activation) but their membership is frozen once materialized.
                 project.cohorts.append(definition)
                 project.generation[definition.id] = generation_of(definition)
                 for condition in event_conditions(definition.criteria):

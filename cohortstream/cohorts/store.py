@@ -54,7 +54,7 @@ async def apply_definitions(connection: Any, raw: list[Any]) -> list[str]:
                 definition.id,
                 definition.model_dump_json(exclude_none=True),
                 generation_of(definition),
-                BACKFILLING if definition.kind == "dynamic" else LIVE,
+                LIVE if definition.kind == "manual" else BACKFILLING,
             )
     return [d.id for d in parsed]
 
@@ -127,7 +127,7 @@ async def pending_backfills(connection: Any) -> list[tuple[CohortDefinition, str
             definition = parse_definition(orjson.loads(row["d"]))
         except DefinitionError:
             continue
-        if definition.kind == "dynamic":
+        if definition.kind != "manual":
             pending.append((definition, generation_of(definition)))
     return pending
 

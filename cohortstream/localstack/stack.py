@@ -128,8 +128,7 @@ async def _stream_state_is_new(database_url: str) -> None:
     try:
         await migrate_postgres(connection)
         await connection.execute(
-            "UPDATE cohorts SET status = $1 WHERE definition->>'kind' IS DISTINCT FROM 'manual' "
-            "AND definition->>'kind' IS DISTINCT FROM 'static'",
+            "UPDATE cohorts SET status = $1 WHERE definition->>'kind' IS DISTINCT FROM 'manual'",
             BACKFILLING,
         )
     finally:

@@ -6,6 +6,7 @@ so merges, deletes and changelog recovery carry it like every other field.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from cohortstream.cohorts.counters import merge_counters, record
@@ -80,6 +81,10 @@ def evaluate_cohorts(
     next_check: int | None = None
     changed = False
     for definition in project.cohorts:  # dependency order: cohort conditions read earlier ones
+        if definition.kind == "static" and definition.id not in project.silent:
+            # Frozen since its materialization: read as it stands.
+            members[definition.id] = Membership.from_json(stored.get(definition.id)).member
+            continue
         outcome = evaluate(
             definition.criteria,
             now=now,
@@ -132,11 +137,12 @@ def leave_all(
 
 
 def manual_memberships(person: PersonState, project: ProjectCohorts | None) -> list[str]:
-    """The manual cohorts the person is in (a merged-away person hands them over)."""
+    """The manual and static cohorts the person is in (a merged-away person hands
+    them over: they are not re-derived from criteria)."""
     if project is None:
         return []
     stored = person.get("cohorts", {})
-    return [c for c in project.manual if Membership.from_json(stored.get(c)).member]
+    return [c for c in project.kept_across_merges() if Membership.from_json(stored.get(c)).member]
 
 
 def set_manual_membership(
@@ -184,3 +190,28 @@ def member_row(person: PersonState, cohort_id: str, membership: Membership) -> d
         # Each entry and leave moves it forward: enter 2n-1, leave 2n.
         "version": membership.entries * 2 - (1 if membership.member else 0),
     }
+
+
+def static_progress(
+    persons: Iterable[PersonState], definition: CohortDefinition, now: int
+) -> tuple[int, int]:
+    """(members, members whose criteria still hold at ``now``) of a static cohort
+    among ``persons``: how far reality has moved since it was frozen."""
+    total = matching = 0
+    for person in persons:
+        if person.get("project_id") != definition.project_id or "properties" not in person:
+            continue  # another project's, a tombstone
+        stored = person.get("cohorts", {})
+        if not Membership.from_json(stored.get(definition.id)).member:
+            continue
+        total += 1
+        memberships = {c: Membership.from_json(raw).member for c, raw in stored.items()}
+        outcome = evaluate(
+            definition.criteria,
+            now=max(now, person.get("evaluated_at", 0)),
+            properties=person["properties"],
+            counters=person.get("counters", {}),
+            memberships=memberships,
+        )
+        matching += outcome.matches
+    return total, matching

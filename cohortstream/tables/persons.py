@@ -348,8 +348,9 @@ def _on_absorb(
     if project is not None:
         now = command.get("at", 0)
         merge_cohort_state(person, incoming, project, now)
-        for cohort_id in incoming.get("manual", []):  # manual memberships follow the merge
-            definition = project.manual.get(cohort_id)
+        kept = project.kept_across_merges()
+        for cohort_id in incoming.get("manual", []):  # manual, static memberships follow
+            definition = kept.get(cohort_id)
             if definition is not None:
                 set_manual_membership(person, definition, True, now, "merge", outbox)
         evaluate_cohorts(person, project, now, "merge", outbox)

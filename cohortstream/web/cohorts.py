@@ -11,12 +11,14 @@ refresh interval); members are read from ClickHouse ``cohort_members``.
   PUT    /cohorts/{project_id}/{cohort_id}           create or replace
   DELETE /cohorts/{project_id}/{cohort_id}
   GET    /cohorts/{project_id}/{cohort_id}/members?limit=&after=   person ids, paged
+  GET    /cohorts/{project_id}/{cohort_id}/progress  static: members, still matching, diverged
   POST   /cohorts/{project_id}/{cohort_id}/members   {"distinct_ids": [...]} (manual)
   DELETE /cohorts/{project_id}/{cohort_id}/members   {"distinct_ids": [...]} (manual)
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -24,7 +26,12 @@ import orjson
 from faust.web import Request, Response, View
 
 from cohortstream.agents import wiring
-from cohortstream.cohorts.definition import COHORT_ID, DefinitionError
+from cohortstream.cohorts.definition import (
+    COHORT_ID,
+    CohortDefinition,
+    DefinitionError,
+    parse_definition,
+)
 from cohortstream.cohorts.store import (
     CohortExists,
     apply_definitions,
@@ -34,9 +41,12 @@ from cohortstream.cohorts.store import (
 )
 from cohortstream.sinks.connect import open_warehouse
 from cohortstream.sinks.warehouse import Warehouse
-from cohortstream.streams.app import app, events_topic, settings
+from cohortstream.streams.app import app, events_topic, person_commands_topic, settings
+from cohortstream.tables.faust_tables import persons
 from cohortstream.tables.identities import MANUAL_MEMBERSHIP_EVENT
-from cohortstream.tables.keys import identity_key
+from cohortstream.tables.keys import identity_key, partition_for
+from cohortstream.tables.person_cohorts import static_progress
+from cohortstream.web.persons import fetch_json, is_me
 
 MAX_PAGE = 1000
 _warehouse: Warehouse | None = None
@@ -231,3 +241,66 @@ class CohortMembers(View):
         if len(members) == limit:
             page["next"] = f"/cohorts/{project}/{cohort}/members?limit={limit}&after={members[-1]}"
         return self.json(page)
+
+
+@app.page("/cohorts/{project_id}/{cohort_id}/progress")
+class StaticCohortProgress(View):
+    """A static cohort against today: each worker counts the persons it holds
+    (``?scope=local``); the worker asked adds every worker's counts up."""
+
+    async def get(self, request: Request, project_id: str, cohort_id: str) -> Response:
+        try:
+            project, cohort = _project(project_id), _cohort_id(cohort_id)
+        except BadRequest as exc:
+            return _error(self, exc)
+        found = await _described(project, cohort)
+        if not found:
+            return self.json({"error": f"no cohort {cohort!r} in project {project}"}, status=404)
+        definition = parse_definition(found[0]["definition"])
+        if definition.kind != "static":
+            return self.json({"error": f"cohort {cohort!r} is not static"}, status=409)
+        now = int(time.time())
+        if request.query.get("scope") == "local":
+            total, matching = _local_progress(definition, now)
+            return self.json({"total": total, "still_matching": matching})
+        total = matching = 0
+        for worker in _workers():
+            if is_me(worker):
+                counted = _local_progress(definition, now)
+            else:
+                body, status = await fetch_json(worker, f"{request.url.path}?scope=local")
+                if status != 200:
+                    error = {"error": f"{worker} answered {status}: {body}"}
+                    return self.json(error, status=502)
+                counted = (body["total"], body["still_matching"])
+            total, matching = total + counted[0], matching + counted[1]
+        return self.json(
+            {
+                "cohort_id": cohort,
+                "status": found[0]["status"],
+                "total": total,
+                "still_matching": matching,
+                "diverged": total - matching,
+                "at": now,
+            }
+        )
+
+
+def _local_progress(definition: CohortDefinition, now: int) -> tuple[int, int]:
+    mine = {
+        tp.partition
+        for tp in app.consumer.assignment()
+        if tp.topic == person_commands_topic.get_topic_name()
+    }
+    held = (
+        state
+        for key, state in persons.items()
+        if partition_for(key, settings.topic_partitions) in mine
+    )
+    return static_progress(held, definition, now)
+
+
+def _workers() -> list[str]:
+    hosts = {str(host) for host in app.router.external_topics_metadata()}
+    hosts.add(str(app.conf.canonical_url))
+    return sorted(hosts)

@@ -38,7 +38,7 @@ class PersonByDistinctId(View):
             return self.json({"error": "project_id must be a positive integer"}, status=400)
         key = identity_key(project, distinct_id)
         owner = owner_of(events_topic.get_topic_name(), key)
-        if not _is_me(owner):
+        if not is_me(owner):
             return await self._proxied(owner, request)
         entry = identities.get(key)
         if entry is None or entry[0] is None:
@@ -58,7 +58,7 @@ class PersonByDistinctId(View):
 
     async def _person(self, project: int, person_id: str) -> Response:
         url = _owner_of_person(project, person_id)
-        if _is_me(url):
+        if is_me(url):
             body, status = person_answer(project, person_id)
             return self.json(body, status=status)
         return await self._fetch(url, f"/persons/{project}/by-id/{person_id}")
@@ -90,7 +90,7 @@ class PersonById(View):
         if project is None:
             return self.json({"error": "project_id must be a positive integer"}, status=400)
         owner = _owner_of_person(project, person_id)
-        if not _is_me(owner):
+        if not is_me(owner):
             body, status = await fetch_json(owner, request.url.path)
             return self.json(body, status=status)
         body, status = person_answer(project, person_id)
@@ -107,7 +107,7 @@ def person_answer(project: int, person_id: str) -> tuple[dict[str, Any], int]:
         if "forward" not in state:
             return public_view(state), 200
         forward = state["forward"]
-        if not _is_me(_owner_of_person(project, forward)):
+        if not is_me(_owner_of_person(project, forward)):
             return {"merged_into": forward, "see": f"/persons/{project}/by-id/{forward}"}, 409
         person_id = forward
     return {"error": "merge chain too long"}, 500
@@ -136,5 +136,5 @@ async def fetch_json(owner: str, path: str) -> tuple[Any, int]:
         return await response.json(), response.status
 
 
-def _is_me(url: str) -> bool:
+def is_me(url: str) -> bool:
     return url.rstrip("/") == str(app.conf.canonical_url).rstrip("/")

@@ -111,6 +111,7 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
         await exercise_definitions_api(session, web, definition)
         await exercise_manual_members(session, web, project_id)
         await exercise_silent_backfill(session, web, warehouse, project_id, workers)
+        await exercise_static_progress(session, web, project_id, workers)
     assert (entered["kind"], entered["entry_count"], entered["source"]) == ("entered", 1, "event")
 
     rows = await wait_for_rows(warehouse, project_id, 2, 30, workers)
@@ -236,3 +237,29 @@ async def exercise_silent_backfill(session, web, warehouse, project_id, workers)
         f"WHERE project_id = {project_id} AND cohort_id = '{cohort_id}'"
     )
     assert silent == [{"n": 0}]
+
+
+async def exercise_static_progress(session, web, project_id, workers):
+    """A static cohort is frozen at materialization; progress compares it with today."""
+    frozen = {
+        "id": "bought-twice-at-launch",
+        "project_id": project_id,
+        "name": "Bought twice at launch",
+        "kind": "static",
+        "criteria": {
+            "type": "event",
+            "event": "purchase",
+            "check": "count",
+            "operator": "gte",
+            "value": 2,
+        },
+    }
+    async with session.post(f"{web}/cohorts", json=frozen) as response:
+        assert response.status == 201
+    await wait_until_live(session, web, project_id, frozen["id"], workers)
+    async with session.get(f"{web}/cohorts/{project_id}/{frozen['id']}/progress") as response:
+        progress = await response.json()
+    assert (progress["total"], progress["still_matching"], progress["diverged"]) == (1, 1, 0)
+    dynamic = f"{web}/cohorts/{project_id}/ever-purchased/progress"
+    async with session.get(dynamic) as response:
+        assert response.status == 409

@@ -70,3 +70,15 @@ def test_next_exit_is_when_the_oldest_occurrence_in_the_window_leaves():
     assert next_exit(counter, now=180, window=60) == 150 + 60
     assert count_within(counter, now=210, window=60) == 1  # (150, 210] holds 170 only
     assert next_exit(counter, now=300, window=60) is None
+
+
+def test_a_cohort_needing_more_history_gets_it_from_the_same_events_again():
+    small, larger = Needs(latest=2, total_cap=1), Needs(latest=2, total_cap=3)
+    counter = None
+    for n in range(3):
+        counter = record(counter, 100 + n, f"e{n}", small, 200)
+    assert total(counter) == 1  # all the first cohort needed
+    for n in range(3):  # the backfill of a cohort counting to 3 replays them
+        counter = record(counter, 100 + n, f"e{n}", larger, 200)
+    assert total(counter) == 3
+    assert record(counter, 102, "e2", larger, 200) is counter  # nothing new: unchanged

@@ -117,7 +117,9 @@ class Network:
         specs = specs_of(definition)
         outbox = Outbox()
         for event in self.enriched:
-            outbox.person_commands.extend(backfill_commands(event, definition, specs, at))
+            outbox.person_commands.extend(
+                backfill_commands(event, definition, generation, specs, at)
+            )
         self._route(outbox)
         for partition in range(self.partitions):
             self._queue("person", partition).append(
