@@ -200,8 +200,11 @@ async def wait_until_live(session, web, project_id, cohort_id, workers, timeout_
     deadline = time.monotonic() + timeout_s
     status = None
     while time.monotonic() < deadline:
-        async with session.get(f"{web}/cohorts/{project_id}/{cohort_id}") as response:
-            status = (await response.json()).get("status")
+        try:
+            async with session.get(f"{web}/cohorts/{project_id}/{cohort_id}") as response:
+                status = (await response.json()).get("status")
+        except aiohttp.ClientConnectionError:
+            status = "(worker not answering yet)"
         if status == "live":
             return
         await asyncio.sleep(0.2)
