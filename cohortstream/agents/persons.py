@@ -28,6 +28,9 @@ async def update_persons(stream: Any) -> None:
             persons.setdefault(key, stored)
         await cohorts.know_cohorts_of(commands)
         apply_each(_apply, commands, outbox)
+        for key in outbox.touched:  # in-memory changes reach the changelog before the ack
+            if key in persons:
+                persons[key] = persons[key]
         for key, at in outbox.deadlines:
             cohorts.deadlines.set(key, at)
         await publish_outbox(outbox)

@@ -51,6 +51,9 @@ class Outbox:
     transitions: list[dict[str, Any]] = field(default_factory=list)
     # (person key, when) for persons whose next cohort check moved.
     deadlines: list[tuple[str, int]] = field(default_factory=list)
+    # Persons changed in memory only (property stamps, evaluation time): the agent
+    # writes each of them to the table once per batch, before the batch is acked.
+    touched: set[str] = field(default_factory=set)
 
     def extend(self, other: Outbox) -> None:
         self.identity_commands.extend(other.identity_commands)
@@ -59,6 +62,7 @@ class Outbox:
         self.failed.extend(other.failed)
         self.transitions.extend(other.transitions)
         self.deadlines.extend(other.deadlines)
+        self.touched |= other.touched
 
     def identity_batches(self, partitions: int) -> dict[int, list[Command]]:
         return _by_partition(

@@ -125,11 +125,10 @@ def _on_event(
     if not changed:
         if cohort_state_moved:
             table[key] = person
-
-        # Only set stamps moved (a repeated $set of the same value, as SDKs send with
-        # every event): kept in memory, written with the person's next real change.
-        # A changelog write per event would halve throughput; the price is that a
-        # restart may forget a newer stamp of an unchanged value.
+        else:
+            # At most set stamps or the evaluation time moved (SDKs repeat the same
+            # $set with every event): written once per batch, not once per event.
+            outbox.touched.add(key)
         return
     if not created:
         person["version"] += 1
@@ -406,6 +405,8 @@ def _on_tick(
         return
     if evaluate_cohorts(state, project, command["at"], "timer", outbox):
         table[key] = state
+    else:
+        outbox.touched.add(key)  # the evaluation time moved
     _note_deadline(key, state, outbox)
 
 

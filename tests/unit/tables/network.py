@@ -3,6 +3,7 @@ in a random order across partitions (as Kafka does), with random redelivery."""
 
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,13 +16,41 @@ from cohortstream.tables.person_state import is_live
 from cohortstream.tables.persons import activate_partition, handle_person_command
 
 
+class DurableTable(dict[str, Any]):
+    """A table whose writes (not in-place changes) survive a crash, as far as the
+    last commit: Faust keeps values in memory and sends each write to a changelog."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: dict[str, Any] = {}
+        self.committed: dict[str, Any] = {}
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.pending[key] = copy.deepcopy(value)
+
+    def commit(self) -> None:
+        self.committed.update(self.pending)
+        self.pending.clear()
+
+    def crash(self) -> None:
+        """Back to what the last commit made durable."""
+        self.clear()
+        self.update(copy.deepcopy(self.committed))
+        self.pending.clear()
+
+
 @dataclass
 class Network:
     partitions: int = 8
     redelivery: float = 0.0
     seed: int = 0
-    identities: dict[str, list[Any]] = field(default_factory=dict)
-    persons: dict[str, Any] = field(default_factory=dict)
+    # Chance per delivery that the whole system crashes: tables fall back to their
+    # last commit, messages consumed since are delivered again, timers are rebuilt.
+    crashes: float = 0.0
+    identities: dict[str, list[Any]] = field(default_factory=DurableTable)
+    persons: dict[str, Any] = field(default_factory=DurableTable)
+    uncommitted: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
     queues: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
     delivered: int = 0
@@ -56,14 +85,23 @@ class Network:
         self.rows.extend(outbox.rows)
         self.transitions.extend(outbox.transitions)
         self.deadlines.update(outbox.deadlines)
+        for key in outbox.touched:  # what the agent writes at the end of its batch
+            if key in self.persons:
+                self.persons[key] = self.persons[key]
 
     def step(self) -> bool:
         ready = [name for name, queue in self.queues.items() if queue]
         if not ready:
             return False
+        if self.crashes and self.random.random() < self.crashes:
+            self.crash()
+        elif self.crashes and self.random.random() < 0.1:
+            self.commit()
         stage, partition = self.random.choice(ready)
         queue = self.queues[(stage, partition)]
         message = queue.pop(0)
+        if self.crashes:
+            self.uncommitted.setdefault((stage, partition), []).append(message)
         if self.random.random() < self.redelivery:
             queue.append(dict(message))  # delivered again later, as after a restart
         outbox = Outbox()
@@ -84,6 +122,26 @@ class Network:
         self._route(outbox)
         self.delivered += 1
         return True
+
+    def commit(self) -> None:
+        for table in (self.identities, self.persons):
+            assert isinstance(table, DurableTable)
+            table.commit()
+        self.uncommitted.clear()
+
+    def crash(self) -> None:
+        for table in (self.identities, self.persons):
+            assert isinstance(table, DurableTable)
+            table.crash()
+        for name, messages in self.uncommitted.items():
+            self.queues[name] = [*messages, *self.queues.get(name, [])]
+        self.uncommitted.clear()
+        # The timer index is rebuilt from the recovered table, as after a restart.
+        self.deadlines = {
+            key: state["next_check"]
+            for key, state in self.persons.items()
+            if is_live(state) and state.get("next_check") is not None
+        }
 
     def run(self, limit: int = 10_000_000) -> None:
         while self.step():
