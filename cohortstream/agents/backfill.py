@@ -22,7 +22,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from cohortstream.agents import cohorts, wiring
 from cohortstream.cohorts.backfill import activate_command, backfill_commands, specs_of
 from cohortstream.cohorts.definition import CohortDefinition, generation_of
-from cohortstream.cohorts.store import mark_backfilling, mark_live, pending_backfills
+from cohortstream.cohorts.store import (
+    PendingBackfill,
+    mark_backfilling,
+    mark_live,
+    pending_backfills,
+)
 from cohortstream.locks import LockHeld, redis_lock
 from cohortstream.streams.app import ENRICHED_TOPIC, PERSON_COMMANDS_TOPIC, app, settings
 from cohortstream.streams.publishers import publish_durably
@@ -58,11 +63,12 @@ async def run_pending_backfills() -> None:
         return
     client = redis.from_url(settings.redis_url)
     try:
-        for definition, generation in pending:
+        for job in pending:
+            definition, generation = job.definition, job.generation
             name = f"cohortstream:backfill:{definition.project_id}:{definition.id}:{generation}"
             try:
                 async with redis_lock(client, name, lease_s=LOCK_LEASE_S):
-                    await backfill(definition, generation)
+                    await backfill(definition, generation, job.since_us)
             except LockHeld:
                 continue  # another worker has it
             except Exception:
@@ -74,9 +80,7 @@ async def run_pending_backfills() -> None:
 _missing_since: dict[tuple[int, str, str], float] = {}
 
 
-def _lost_activations(
-    pending: list[tuple[CohortDefinition, str]],
-) -> list[tuple[int, str, str]]:
+def _lost_activations(pending: list[PendingBackfill]) -> list[tuple[int, str, str]]:
     """Live cohorts that a person partition held here has not activated although
     it has consumed everything sent to it (an activation is sent before its
     cohort is marked live, so it would have arrived), for a grace period.
@@ -89,7 +93,7 @@ def _lost_activations(
         for tp in app.consumer.assignment()
         if tp.topic == PERSON_COMMANDS_TOPIC and _caught_up(tp)
     }
-    waiting = {(d.project_id, d.id, g) for d, g in pending}
+    waiting = {(j.definition.project_id, j.definition.id, j.generation) for j in pending}
     now = time.monotonic()
     missing = set()
     for definition in cohorts.registry.definitions():
@@ -121,8 +125,9 @@ def _caught_up(tp: Any) -> bool:
     return highwater is not None and committed is not None and committed >= highwater - 1
 
 
-async def backfill(definition: CohortDefinition, generation: str) -> int:
-    """Replay history for one generation; returns how many occurrences were sent."""
+async def backfill(definition: CohortDefinition, generation: str, since_us: int = 0) -> int:
+    """Replay history (events received from ``since_us``) for one generation;
+    returns how many occurrences were sent."""
     started = time.monotonic()
     at = int(time.time())
     specs = specs_of(definition)
@@ -130,9 +135,10 @@ async def backfill(definition: CohortDefinition, generation: str) -> int:
     async for events in _history():
         outbox = Outbox()
         for event in events:
-            outbox.person_commands.extend(
-                backfill_commands(event, definition, generation, specs, at)
-            )
+            if event.get("created_at_us", 0) >= since_us:
+                outbox.person_commands.extend(
+                    backfill_commands(event, definition, generation, specs, at)
+                )
         sent += len(outbox.person_commands)
         await _send(outbox.person_batches(settings.topic_partitions))
     activate = activate_command(definition.project_id, definition.id, generation, int(time.time()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -24,12 +25,14 @@ async def _connected(database_url: str) -> Any:
     return connection
 
 
-async def apply_file(database_url: str, raw: Any) -> list[str]:
+async def apply_file(
+    database_url: str, raw: Any, backfill_from: datetime | None = None
+) -> list[str]:
     """Apply one definition or a list of them (parsed JSON); raises DefinitionError."""
     items = raw if isinstance(raw, list) else [raw]
     connection = await _connected(database_url)
     try:
-        return await apply_definitions(connection, items)
+        return await apply_definitions(connection, items, backfill_from)
     finally:
         await connection.close()
 

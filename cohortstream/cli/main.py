@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -179,14 +180,22 @@ def cohorts() -> None:
 
 @cohorts.command("apply")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def cohorts_apply(file: Path) -> None:
-    """Create or update the cohort(s) defined in FILE (JSON: one object or a list)."""
+@click.option(
+    "--backfill-from",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+    default=None,
+    help="Materialize new criteria from events received since then (UTC); default: all.",
+)
+def cohorts_apply(file: Path, backfill_from: datetime | None) -> None:
+    """Create or update the cohort(s) defined in FILE (JSON: one object or a list).
+    New or changed criteria are materialized from history before they go live."""
     from cohortstream.cli.cohorts import apply_file
     from cohortstream.cohorts.definition import DefinitionError
 
+    since = backfill_from.replace(tzinfo=UTC) if backfill_from else None
     try:
         raw = orjson.loads(file.read_bytes())
-        applied = asyncio.run(apply_file(_settings().database_url, raw))
+        applied = asyncio.run(apply_file(_settings().database_url, raw, since))
     except (DefinitionError, orjson.JSONDecodeError) as exc:
         raise click.ClickException(f"{file}: {exc}") from None
     click.echo(f"applied {', '.join(applied)}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -30,9 +32,13 @@ async def load_definitions(connection: Any) -> list[CohortDefinition]:
     return definitions
 
 
-async def apply_definitions(connection: Any, raw: list[Any]) -> list[str]:
+async def apply_definitions(
+    connection: Any, raw: list[Any], backfill_from: datetime | None = None
+) -> list[str]:
     """Validate and upsert definitions (one transaction; all or none). Cohort
-    references are checked against the project's other cohorts. Returns the ids."""
+    references are checked against the project's other cohorts. A backfill the
+    change causes reads events received from ``backfill_from`` (None: all
+    retained ones). Returns the ids."""
     parsed = [parse_definition(item) for item in raw]
     async with connection.transaction():
         existing = await load_definitions(connection)
@@ -43,11 +49,12 @@ async def apply_definitions(connection: Any, raw: list[Any]) -> list[str]:
         for definition in parsed:
             # New criteria (a new generation) of a dynamic cohort: backfill first.
             await connection.execute(
-                """INSERT INTO cohorts (project_id, id, definition, generation, status)
-                VALUES ($1, $2, $3::jsonb, $4, $5)
+                """INSERT INTO cohorts
+                    (project_id, id, definition, generation, status, backfill_from)
+                VALUES ($1, $2, $3::jsonb, $4, $5, $6)
                 ON CONFLICT (project_id, id) DO UPDATE SET definition = excluded.definition,
                     version = cohorts.version + 1, deleted = false, updated_at = now(),
-                    generation = excluded.generation,
+                    generation = excluded.generation, backfill_from = excluded.backfill_from,
                     status = CASE WHEN cohorts.generation = excluded.generation
                         AND NOT cohorts.deleted THEN cohorts.status ELSE excluded.status END""",
                 definition.project_id,
@@ -55,6 +62,7 @@ async def apply_definitions(connection: Any, raw: list[Any]) -> list[str]:
                 definition.model_dump_json(exclude_none=True),
                 generation_of(definition),
                 LIVE if definition.kind == "manual" else BACKFILLING,
+                backfill_from,
             )
     return [d.id for d in parsed]
 
@@ -74,7 +82,9 @@ class CohortExists(ValueError):
     """POST of a cohort id that the project already has."""
 
 
-async def create_definition(connection: Any, raw: Any) -> CohortDefinition:
+async def create_definition(
+    connection: Any, raw: Any, backfill_from: datetime | None = None
+) -> CohortDefinition:
     """A new cohort; raises CohortExists for a live id, DefinitionError when invalid."""
     definition = parse_definition(raw)
     async with connection.transaction():
@@ -87,7 +97,7 @@ async def create_definition(connection: Any, raw: Any) -> CohortDefinition:
             raise CohortExists(
                 f"cohort {definition.id!r} exists in project {definition.project_id}"
             )
-        await apply_definitions(connection, [raw])
+        await apply_definitions(connection, [raw], backfill_from)
     return definition
 
 
@@ -114,10 +124,17 @@ async def stored_cohorts(
     ]
 
 
-async def pending_backfills(connection: Any) -> list[tuple[CohortDefinition, str]]:
-    """Dynamic cohorts whose current generation is not materialized yet."""
+@dataclass(frozen=True)
+class PendingBackfill:
+    definition: CohortDefinition
+    generation: str
+    since_us: int  # events received before this are not replayed (0: all)
+
+
+async def pending_backfills(connection: Any) -> list[PendingBackfill]:
+    """Cohorts whose current generation is not materialized yet."""
     rows = await connection.fetch(
-        "SELECT definition::text AS d FROM cohorts "
+        "SELECT definition::text AS d, backfill_from FROM cohorts "
         "WHERE status = $1 AND NOT deleted ORDER BY updated_at",
         BACKFILLING,
     )
@@ -128,7 +145,9 @@ async def pending_backfills(connection: Any) -> list[tuple[CohortDefinition, str
         except DefinitionError:
             continue
         if definition.kind != "manual":
-            pending.append((definition, generation_of(definition)))
+            since = row["backfill_from"]
+            since_us = int(since.timestamp() * 1_000_000) if since is not None else 0
+            pending.append(PendingBackfill(definition, generation_of(definition), since_us))
     return pending
 
 

@@ -6,9 +6,10 @@ routes: ``/cohorts/{project_id}/{cohort_id}``. Definitions live in PostgreSQL
 refresh interval); members are read from ClickHouse ``cohort_members``.
 
   GET    /cohorts/{project_id}                       definitions, with sizes
-  POST   /cohorts                                    create (409 if the id exists)
+  POST   /cohorts[?backfill_from=ISO]                create (409 if the id exists)
   GET    /cohorts/{project_id}/{cohort_id}           one definition, with its size
-  PUT    /cohorts/{project_id}/{cohort_id}           create or replace
+  PUT    /cohorts/{project_id}/{cohort_id}[?backfill_from=ISO]   create or replace
+  (new criteria are materialized from events received since backfill_from, or all)
   DELETE /cohorts/{project_id}/{cohort_id}
   GET    /cohorts/{project_id}/{cohort_id}/members?limit=&after=   person ids, paged
   GET    /cohorts/{project_id}/{cohort_id}/progress  static: members, still matching, diverged
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -82,6 +84,18 @@ async def _body(request: Request) -> Any:
         raise BadRequest(f"the body is not JSON: {exc}") from None
 
 
+def _backfill_from(request: Request) -> datetime | None:
+    """``?backfill_from=ISO-8601``: history to materialize a new generation from."""
+    raw = request.query.get("backfill_from")
+    if not raw:
+        return None
+    try:
+        since = datetime.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"backfill_from {raw!r} is not an ISO 8601 time") from None
+    return since if since.tzinfo else since.replace(tzinfo=UTC)
+
+
 def _error(view: View, exc: Exception) -> Response:
     if isinstance(exc, DefinitionError):
         return view.json({"error": str(exc), "field": exc.field}, status=400)
@@ -112,8 +126,9 @@ class Cohorts(View):
     async def post(self, request: Request) -> Response:
         try:
             raw = await _body(request)
+            since = _backfill_from(request)
             async with (await wiring.postgres.pool()).acquire() as connection:
-                definition = await create_definition(connection, raw)
+                definition = await create_definition(connection, raw, since)
         except (BadRequest, DefinitionError, CohortExists) as exc:
             return _error(self, exc)
         return self.json(
@@ -152,8 +167,9 @@ class Cohort(View):
             for field, expected in (("project_id", project), ("id", cohort)):
                 if raw.setdefault(field, expected) != expected:
                     raise DefinitionError(field, f"does not match the path ({expected!r})")
+            since = _backfill_from(request)
             async with (await wiring.postgres.pool()).acquire() as connection:
-                await apply_definitions(connection, [raw])
+                await apply_definitions(connection, [raw], since)
         except (BadRequest, DefinitionError) as exc:
             return _error(self, exc)
         return self.json((await _described(project, cohort))[0])

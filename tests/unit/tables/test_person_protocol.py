@@ -92,4 +92,3 @@ def test_merged_persons_forward_and_sinks_rows_converge():
 def _keep_newest(rows, key, row):
     if key not in rows or rows[key]["version"] <= row["version"]:
         rows[key] = row
-

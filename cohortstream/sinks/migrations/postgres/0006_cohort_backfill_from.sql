@@ -1,0 +1,2 @@
+-- Where a cohort's backfill starts: NULL is the earliest retained event.
+ALTER TABLE cohorts ADD COLUMN IF NOT EXISTS backfill_from timestamptz;
