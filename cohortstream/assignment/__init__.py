@@ -1,0 +1,1 @@
+"""Handing cohort entrants to owners: strategies and per-cohort assignment state."""
