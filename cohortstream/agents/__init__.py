@@ -4,6 +4,7 @@ Importing this package registers every agent and timer on the app.
 """
 
 from cohortstream.agents import (  # noqa: F401
+    assignment,
     backfill,
     cohorts,
     definitions,

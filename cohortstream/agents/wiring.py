@@ -5,6 +5,7 @@ from __future__ import annotations
 from cohortstream.sinks.connect import open_warehouse
 from cohortstream.sinks.postgres import PostgresConnections
 from cohortstream.streams.app import (
+    assignments_topic,
     cohort_transitions_topic,
     dead_letter_topic,
     enriched_topic,
@@ -34,4 +35,7 @@ current = Wiring(
     open_person_store=postgres.person_store,
     load_cohorts=postgres.cohort_definitions,
     cohort_transitions=TopicPublisher(cohort_transitions_topic),
+    load_assignment_rules=postgres.assignment_rules,
+    write_assignments=postgres.write_assignments,
+    assignments=TopicPublisher(assignments_topic),
 )

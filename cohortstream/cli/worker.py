@@ -20,7 +20,12 @@ class CohortstreamWorker(Worker):
 def run_worker(loglevel: str) -> None:
     from cohortstream import agents  # noqa: F401 - registers agents and timers
     from cohortstream.streams.app import app
-    from cohortstream.web import cohorts, partitions, persons  # noqa: F401 - registers views
+    from cohortstream.web import (  # noqa: F401 - registers views
+        assignment,
+        cohorts,
+        partitions,
+        persons,
+    )
 
     worker: Any = CohortstreamWorker(app, loglevel=loglevel)
     worker.execute_from_commandline()

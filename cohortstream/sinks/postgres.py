@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as redis
 
+from cohortstream.assignment.store import load_rules, write_assignments
 from cohortstream.cohorts.definition import CohortDefinition
 from cohortstream.cohorts.store import load_definitions
 from cohortstream.projects.registry import load_project_ids
@@ -64,6 +65,14 @@ class PostgresConnections:
 
     async def person_store(self) -> PersonStore:
         return PostgresPersonStore(await self.pool())
+
+    async def assignment_rules(self) -> dict[str, Any]:
+        async with (await self.pool()).acquire() as connection:
+            return await load_rules(connection)
+
+    async def write_assignments(self, rows: list[dict[str, Any]]) -> None:
+        async with (await self.pool()).acquire() as connection:
+            await write_assignments(connection, rows)
 
     async def cohort_definitions(self) -> list[CohortDefinition]:
         async with (await self.pool()).acquire() as connection:

@@ -14,6 +14,7 @@ IDENTITY_COMMANDS_TOPIC = "identity_commands"  # partitioned by project:distinct
 PERSON_COMMANDS_TOPIC = "person_commands"  # partitioned by project:person_id
 PERSON_CHANGES_TOPIC = "person_changes"  # rows for the persons sink
 COHORT_TRANSITIONS_TOPIC = "cohort_transitions"  # one record per transition, keyed by cohort
+ASSIGNMENTS_TOPIC = "assignments"  # one record per assignment, keyed by its idempotency key
 
 settings = Settings.load()
 transport.fetch_max_wait_ms = settings.consumer_fetch_max_wait_ms
@@ -60,3 +61,4 @@ identity_commands_topic = _internal(IDENTITY_COMMANDS_TOPIC)
 person_commands_topic = _internal(PERSON_COMMANDS_TOPIC)
 person_changes_topic = _internal(PERSON_CHANGES_TOPIC)
 cohort_transitions_topic = _internal(COHORT_TRANSITIONS_TOPIC)
+assignments_topic = _internal(ASSIGNMENTS_TOPIC)

@@ -49,6 +49,10 @@ class Wiring:
     open_person_store: Callable[[], Awaitable[PersonStore]]
     load_cohorts: Callable[[], Awaitable[list[CohortDefinition]]]
     cohort_transitions: Publisher
+    # Assignment of cohort entrants to owners (None: not wired, nothing assigned).
+    load_assignment_rules: Callable[[], Awaitable[dict[str, Any]]] | None = None
+    write_assignments: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None
+    assignments: Publisher | None = None
     _person_store: PersonStore | None = field(default=None, repr=False)
     _person_sink: BatchingSink[dict[str, Any]] | None = field(default=None, repr=False)
     _event_sink: BatchingSink[EnrichedEvent] | None = field(default=None, repr=False)

@@ -57,3 +57,7 @@ activations = _table(
     "partition:{n} -> {project:cohort: generation} live on person partition n",
     PartitionSlotTable,
 )
+assignment_state = _table(
+    "cohort_assignment_state",
+    "project:cohort -> {n, last_offset, parked}: where the cohort's assignment rule stands",
+)

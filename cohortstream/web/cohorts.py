@@ -65,19 +65,19 @@ class BadRequest(ValueError):
     pass
 
 
-def _project(raw: str) -> int:
+def parse_project(raw: str) -> int:
     if not raw.isdigit() or int(raw) == 0:
         raise BadRequest("project_id must be a positive integer")
     return int(raw)
 
 
-def _cohort_id(raw: str) -> str:
+def parse_cohort_id(raw: str) -> str:
     if not COHORT_ID.match(raw):
         raise BadRequest(f"{raw!r} is not a cohort id (lower case letters, digits, - and _)")
     return raw
 
 
-async def _body(request: Request) -> Any:
+async def read_json(request: Request) -> Any:
     try:
         return orjson.loads(await request.read())
     except orjson.JSONDecodeError as exc:
@@ -96,7 +96,7 @@ def _backfill_from(request: Request) -> datetime | None:
     return since if since.tzinfo else since.replace(tzinfo=UTC)
 
 
-def _error(view: View, exc: Exception) -> Response:
+def error_response(view: View, exc: Exception) -> Response:
     if isinstance(exc, DefinitionError):
         return view.json({"error": str(exc), "field": exc.field}, status=400)
     if isinstance(exc, CohortExists):
@@ -114,7 +114,7 @@ async def member_counts(project_id: int) -> dict[str, int]:
     return {row["cohort_id"]: int(row["n"]) for row in rows}
 
 
-async def _described(project_id: int, cohort_id: str | None = None) -> list[dict[str, Any]]:
+async def described(project_id: int, cohort_id: str | None = None) -> list[dict[str, Any]]:
     async with (await wiring.postgres.pool()).acquire() as connection:
         stored = await stored_cohorts(connection, project_id, cohort_id)
     sizes = await member_counts(project_id) if stored else {}
@@ -125,12 +125,12 @@ async def _described(project_id: int, cohort_id: str | None = None) -> list[dict
 class Cohorts(View):
     async def post(self, request: Request) -> Response:
         try:
-            raw = await _body(request)
+            raw = await read_json(request)
             since = _backfill_from(request)
             async with (await wiring.postgres.pool()).acquire() as connection:
                 definition = await create_definition(connection, raw, since)
         except (BadRequest, DefinitionError, CohortExists) as exc:
-            return _error(self, exc)
+            return error_response(self, exc)
         return self.json(
             {"definition": definition.model_dump(mode="json", exclude_none=True)}, status=201
         )
@@ -140,28 +140,28 @@ class Cohorts(View):
 class ProjectCohorts(View):
     async def get(self, request: Request, project_id: str) -> Response:
         try:
-            project = _project(project_id)
+            project = parse_project(project_id)
         except BadRequest as exc:
-            return _error(self, exc)
-        return self.json({"cohorts": await _described(project)})
+            return error_response(self, exc)
+        return self.json({"cohorts": await described(project)})
 
 
 @app.page("/cohorts/{project_id}/{cohort_id}")
 class Cohort(View):
     async def get(self, request: Request, project_id: str, cohort_id: str) -> Response:
         try:
-            project, cohort = _project(project_id), _cohort_id(cohort_id)
+            project, cohort = parse_project(project_id), parse_cohort_id(cohort_id)
         except BadRequest as exc:
-            return _error(self, exc)
-        found = await _described(project, cohort)
+            return error_response(self, exc)
+        found = await described(project, cohort)
         if not found:
             return self.json({"error": f"no cohort {cohort!r} in project {project}"}, status=404)
         return self.json(found[0])
 
     async def put(self, request: Request, project_id: str, cohort_id: str) -> Response:
         try:
-            project, cohort = _project(project_id), _cohort_id(cohort_id)
-            raw = await _body(request)
+            project, cohort = parse_project(project_id), parse_cohort_id(cohort_id)
+            raw = await read_json(request)
             if not isinstance(raw, dict):
                 raise BadRequest("the body must be a cohort definition (a JSON object)")
             for field, expected in (("project_id", project), ("id", cohort)):
@@ -171,16 +171,16 @@ class Cohort(View):
             async with (await wiring.postgres.pool()).acquire() as connection:
                 await apply_definitions(connection, [raw], since)
         except (BadRequest, DefinitionError) as exc:
-            return _error(self, exc)
-        return self.json((await _described(project, cohort))[0])
+            return error_response(self, exc)
+        return self.json((await described(project, cohort))[0])
 
     async def delete(self, request: Request, project_id: str, cohort_id: str) -> Response:
         try:
-            project, cohort = _project(project_id), _cohort_id(cohort_id)
+            project, cohort = parse_project(project_id), parse_cohort_id(cohort_id)
             async with (await wiring.postgres.pool()).acquire() as connection:
                 await delete_definition(connection, project, cohort)
         except BadRequest as exc:
-            return _error(self, exc)
+            return error_response(self, exc)
         except DefinitionError as exc:
             return self.json({"error": exc.message}, status=404)
         return self.json({"deleted": cohort})
@@ -205,8 +205,8 @@ class CohortMembers(View):
         self, request: Request, project_id: str, cohort_id: str, *, member: bool
     ) -> Response:
         try:
-            project, cohort = _project(project_id), _cohort_id(cohort_id)
-            raw = await _body(request)
+            project, cohort = parse_project(project_id), parse_cohort_id(cohort_id)
+            raw = await read_json(request)
             distinct_ids = raw.get("distinct_ids") if isinstance(raw, dict) else None
             if (
                 not isinstance(distinct_ids, list)
@@ -217,8 +217,8 @@ class CohortMembers(View):
                     f"the body must be {{'distinct_ids': [...]}}: 1 to {MAX_MANUAL_BATCH} strings"
                 )
         except BadRequest as exc:
-            return _error(self, exc)
-        found = await _described(project, cohort)
+            return error_response(self, exc)
+        found = await described(project, cohort)
         if not found:
             return self.json({"error": f"no cohort {cohort!r} in project {project}"}, status=404)
         if found[0]["definition"].get("kind") != "manual":
@@ -237,14 +237,14 @@ class CohortMembers(View):
 
     async def get(self, request: Request, project_id: str, cohort_id: str) -> Response:
         try:
-            project, cohort = _project(project_id), _cohort_id(cohort_id)
+            project, cohort = parse_project(project_id), parse_cohort_id(cohort_id)
             limit = int(request.query.get("limit", "100"))
             if not 0 < limit <= MAX_PAGE:
                 raise BadRequest(f"limit must be between 1 and {MAX_PAGE}")
             after = request.query.get("after")
             after_id = str(uuid.UUID(after)) if after else None
         except ValueError as exc:  # BadRequest, or a malformed limit or uuid
-            return _error(self, BadRequest(str(exc)))
+            return error_response(self, BadRequest(str(exc)))
         cursor = f"AND person_id > toUUID('{after_id}')" if after_id else ""
         sql = (
             "SELECT toString(person_id) AS person_id FROM cohort_members FINAL "  # noqa: S608
@@ -266,10 +266,10 @@ class StaticCohortProgress(View):
 
     async def get(self, request: Request, project_id: str, cohort_id: str) -> Response:
         try:
-            project, cohort = _project(project_id), _cohort_id(cohort_id)
+            project, cohort = parse_project(project_id), parse_cohort_id(cohort_id)
         except BadRequest as exc:
-            return _error(self, exc)
-        found = await _described(project, cohort)
+            return error_response(self, exc)
+        found = await described(project, cohort)
         if not found:
             return self.json({"error": f"no cohort {cohort!r} in project {project}"}, status=404)
         definition = parse_definition(found[0]["definition"])

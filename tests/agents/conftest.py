@@ -14,7 +14,7 @@ from cohortstream.sinks.warehouse import MemoryWarehouse
 from cohortstream.streams.app import app
 from cohortstream.streams.publishers import MemoryPublisher
 from cohortstream.streams.wiring import Wiring
-from cohortstream.tables.faust_tables import activations, identities, persons
+from cohortstream.tables.faust_tables import activations, assignment_state, identities, persons
 
 
 @pytest.fixture()
@@ -37,7 +37,7 @@ def changelog(monkeypatch):
     """Table writes as (table, partition, key, value): the producer is not started under
     test_context, and Faust's partitioner needs it; ours picks the same partition."""
     written = []
-    for table in (identities, persons, activations):
+    for table in (identities, persons, activations, assignment_state):
 
         def send(partition, key, value, *args, _table=table, **kwargs):
             partition = _table.partition_for_key(key)

@@ -171,10 +171,35 @@ async def exercise_definitions_api(session, web, definition):
 
 
 async def exercise_manual_members(session, web, project_id):
-    """A manual cohort made over HTTP takes members at once (no refresh wait)."""
+    """A manual cohort made over HTTP takes members at once (no refresh wait); its
+    entrants go to owners by its assignment rule."""
     manual = {"id": "hand-picked", "project_id": project_id, "name": "Picked", "kind": "manual"}
     async with session.post(f"{web}/cohorts", json=manual) as response:
         assert response.status == 201, await response.text()
+    for owner in ("ana", "ben"):
+        body = {"name": owner.title(), "daily_capacity": 10}
+        async with session.put(f"{web}/owners/{project_id}/{owner}", json=body) as response:
+            assert response.status == 200
+    rule_url = f"{web}/cohorts/{project_id}/hand-picked/assignment"
+    bad_rule = {"strategy": "round_robin", "owner_ids": ["ana", "nobody"]}
+    async with session.put(rule_url, json=bad_rule) as response:
+        assert (response.status, (await response.json())["field"]) == (400, "owner_ids")
+    rule = {"strategy": "round_robin", "owner_ids": ["ana", "ben"]}
+    async with session.put(rule_url, json=rule) as response:
+        assert response.status == 200
+    members = f"{web}/cohorts/{project_id}/hand-picked/members"
+    picked = ["p1", "p2", "p3", "p4"]
+    async with session.post(members, json={"distinct_ids": picked}) as response:
+        assert response.status == 202
+    deadline = time.monotonic() + 30
+    assigned: list[dict] = []
+    while time.monotonic() < deadline and len(assigned) < len(picked):
+        async with session.get(f"{web}/cohorts/{project_id}/hand-picked/assignments") as response:
+            assigned = (await response.json())["assignments"]
+        await asyncio.sleep(0.3)
+    owners = sorted(a["owner_id"] for a in assigned)
+    assert owners == ["ana", "ana", "ben", "ben"], assigned
+    assert {a["status"] for a in assigned} == {"assigned"}
     members = f"{web}/cohorts/{project_id}/hand-picked/members"
     async with session.post(members, json={"distinct_ids": ["buyer"]}) as response:
         assert response.status == 202

@@ -1,0 +1,120 @@
+"""Owners, assignment rules and assignments over HTTP (PostgreSQL; any worker).
+
+GET  /owners/{project_id}
+PUT  /owners/{project_id}/{owner_id}                  {name, active, daily_capacity}
+GET  /cohorts/{project_id}/{cohort_id}/assignment     the rule
+PUT  /cohorts/{project_id}/{cohort_id}/assignment     {strategy, owner_ids}
+GET  /cohorts/{project_id}/{cohort_id}/assignments?owner_id=&limit=   newest first
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.web import Request, Response, View
+
+from cohortstream.agents import wiring
+from cohortstream.assignment.store import AssignmentError, list_owners, put_owner, put_rule
+from cohortstream.streams.app import app
+from cohortstream.web.cohorts import (
+    BadRequest,
+    described,
+    error_response,
+    parse_cohort_id,
+    parse_project,
+    read_json,
+)
+
+MAX_PAGE = 1000
+
+
+def _problem(view: View, exc: Exception) -> Response:
+    if isinstance(exc, AssignmentError):
+        return view.json({"error": str(exc), "field": exc.field}, status=400)
+    return error_response(view, exc)
+
+
+@app.page("/owners/{project_id}")
+class Owners(View):
+    async def get(self, request: Request, project_id: str) -> Response:
+        try:
+            project = parse_project(project_id)
+        except BadRequest as exc:
+            return _problem(self, exc)
+        async with (await wiring.postgres.pool()).acquire() as connection:
+            return self.json({"owners": await list_owners(connection, project)})
+
+
+@app.page("/owners/{project_id}/{owner_id}")
+class OwnerView(View):
+    async def put(self, request: Request, project_id: str, owner_id: str) -> Response:
+        try:
+            project, owner = parse_project(project_id), parse_cohort_id(owner_id)
+            raw = await read_json(request)
+            async with (await wiring.postgres.pool()).acquire() as connection:
+                saved = await put_owner(connection, project, owner, raw)
+        except (BadRequest, AssignmentError) as exc:
+            return _problem(self, exc)
+        return self.json(saved)
+
+
+@app.page("/cohorts/{project_id}/{cohort_id}/assignment")
+class AssignmentRule(View):
+    async def get(self, request: Request, project_id: str, cohort_id: str) -> Response:
+        try:
+            project, cohort = parse_project(project_id), parse_cohort_id(cohort_id)
+        except BadRequest as exc:
+            return _problem(self, exc)
+        async with (await wiring.postgres.pool()).acquire() as connection:
+            row = await connection.fetchrow(
+                "SELECT strategy, owner_ids FROM assignment_rules "
+                "WHERE project_id = $1 AND cohort_id = $2",
+                project,
+                cohort,
+            )
+        if row is None:
+            return self.json({"error": f"no assignment rule for {cohort!r}"}, status=404)
+        return self.json({"cohort_id": cohort, **dict(row)})
+
+    async def put(self, request: Request, project_id: str, cohort_id: str) -> Response:
+        try:
+            project, cohort = parse_project(project_id), parse_cohort_id(cohort_id)
+            raw = await read_json(request)
+            if not await described(project, cohort):
+                return self.json({"error": f"no cohort {cohort!r}"}, status=404)
+            async with (await wiring.postgres.pool()).acquire() as connection:
+                saved = await put_rule(connection, project, cohort, raw)
+        except (BadRequest, AssignmentError) as exc:
+            return _problem(self, exc)
+        return self.json(saved)
+
+
+@app.page("/cohorts/{project_id}/{cohort_id}/assignments")
+class Assignments(View):
+    async def get(self, request: Request, project_id: str, cohort_id: str) -> Response:
+        try:
+            project, cohort = parse_project(project_id), parse_cohort_id(cohort_id)
+            limit = int(request.query.get("limit", "100"))
+            if not 0 < limit <= MAX_PAGE:
+                raise BadRequest(f"limit must be between 1 and {MAX_PAGE}")
+        except ValueError as exc:
+            return _problem(self, BadRequest(str(exc)))
+        owner = request.query.get("owner_id")
+        async with (await wiring.postgres.pool()).acquire() as connection:
+            rows = await connection.fetch(
+                """SELECT idempotency_key, person_id::text AS person_id, owner_id, status,
+                    strategy, entered_at FROM assignments
+                WHERE project_id = $1 AND cohort_id = $2 AND ($3::text IS NULL OR owner_id = $3)
+                ORDER BY entered_at DESC, idempotency_key LIMIT $4""",
+                project,
+                cohort,
+                owner,
+                limit,
+            )
+        return self.json({"assignments": [_row(row) for row in rows]})
+
+
+def _row(row: Any) -> dict[str, Any]:
+    item = dict(row)
+    item["entered_at"] = item["entered_at"].isoformat()
+    return item

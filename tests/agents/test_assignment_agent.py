@@ -1,0 +1,64 @@
+"""assign_entrants under test_context: exact shares, redelivery assigns nobody twice."""
+
+from collections import Counter
+
+import orjson
+
+from cohortstream.agents import assignment
+from cohortstream.agents.assignment import assign_entrants
+from cohortstream.assignment.state import Rule
+from cohortstream.assignment.strategies import Owner
+from cohortstream.streams.publishers import MemoryPublisher
+from cohortstream.tables.faust_tables import assignment_state
+
+RULE = Rule(
+    1,
+    "trial",
+    "capacity_weighted",
+    [
+        Owner("ana", daily_capacity=50),
+        Owner("ben", daily_capacity=30),
+        Owner("cy", daily_capacity=20),
+    ],
+)
+
+
+def entered(n):
+    return {
+        "idempotency_key": f"cohort:trial:p{n}:entered:1",
+        "cohort_id": "trial",
+        "project_id": 1,
+        "person_id": f"00000000-0000-4000-8000-{n:012d}",
+        "kind": "entered",
+        "entry_count": 1,
+        "at": 1_700_000_000 + n,
+        "source": "event",
+    }
+
+
+async def test_entrants_are_assigned_once_in_exact_shares(outputs, changelog, monkeypatch):
+    written: list[dict] = []
+
+    async def load_rules():
+        return {"1:trial": RULE}
+
+    async def write(rows):
+        written.extend(rows)
+
+    monkeypatch.setattr(outputs, "load_assignment_rules", load_rules)
+    monkeypatch.setattr(outputs, "write_assignments", write)
+    monkeypatch.setattr(outputs, "assignments", MemoryPublisher())
+    monkeypatch.setattr(assignment, "_rules_loaded_at", 0.0)
+    async with assign_entrants.test_context() as agent:
+        for n in range(60):
+            await agent.put(entered(n), key=b"1:trial")
+        agent.sent_offset = 40  # redelivered after a restart: offsets 40.. again
+        for n in range(40, 100):
+            await agent.put(entered(n), key=b"1:trial")
+        await agent.put({"kind": "entered"}, key=b"1:trial")  # not a transition: ignored
+    assert len(written) == 100
+    assert len({row["idempotency_key"] for row in written}) == 100
+    assert Counter(row["owner_id"] for row in written) == {"ana": 50, "ben": 30, "cy": 20}
+    assert assignment_state["1:trial"]["n"] == 100
+    published = [orjson.loads(r.value) for r in outputs.assignments.records]
+    assert [p["idempotency_key"] for p in published] == [r["idempotency_key"] for r in written]
