@@ -64,6 +64,10 @@ async def run_pending_backfills() -> None:
     client = redis.from_url(settings.redis_url)
     try:
         for job in pending:
+            if job.age_s < cohorts.COHORTS_REFRESH_S + 1:
+                # Every worker's registry must know the cohort before the replay's end
+                # offsets are taken: events enriched after them are counted live.
+                continue
             definition, generation = job.definition, job.generation
             name = f"cohortstream:backfill:{definition.project_id}:{definition.id}:{generation}"
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -54,17 +55,24 @@ _last_refresh_on_demand = 0.0
 async def know_cohorts_of(commands: list[dict[str, Any]]) -> None:
     """Commands may name cohorts newer than the last periodic refresh: members added
     right after a manual cohort's creation, a new cohort's backfill and activation.
-    Refresh once (at most every second) rather than drop them."""
+    Refresh rather than drop them: at most once a second for manual members (an
+    SDK may send junk), and always, waiting out that second if need be, for the
+    backfill's own commands (rare, and wrong without the cohort's needs)."""
     global _last_refresh_on_demand
-    unknown = any(
-        not _knows(c) for c in commands if c["op"] in ("backfill", "activate") or c.get("manual")
-    )
-    if unknown and time.monotonic() - _last_refresh_on_demand >= REFRESH_ON_DEMAND_MIN_S:
-        _last_refresh_on_demand = time.monotonic()
-        try:
-            await refresh_cohorts()
-        except Exception as exc:
-            log.warning("cohort refresh failed: %s", exc)
+    internal = any(not _knows(c) for c in commands if c["op"] in ("backfill", "activate"))
+    manual = any(not _knows(c) for c in commands if c.get("manual"))
+    if not internal and not manual:
+        return
+    wait = REFRESH_ON_DEMAND_MIN_S - (time.monotonic() - _last_refresh_on_demand)
+    if wait > 0:
+        if not internal:
+            return
+        await asyncio.sleep(wait)
+    _last_refresh_on_demand = time.monotonic()
+    try:
+        await refresh_cohorts()
+    except Exception as exc:
+        log.warning("cohort refresh failed: %s", exc)
 
 
 def _knows(command: dict[str, Any]) -> bool:

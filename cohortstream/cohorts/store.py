@@ -129,12 +129,14 @@ class PendingBackfill:
     definition: CohortDefinition
     generation: str
     since_us: int  # events received before this are not replayed (0: all)
+    age_s: float  # since the definition last changed
 
 
 async def pending_backfills(connection: Any) -> list[PendingBackfill]:
     """Cohorts whose current generation is not materialized yet."""
     rows = await connection.fetch(
-        "SELECT definition::text AS d, backfill_from FROM cohorts "
+        "SELECT definition::text AS d, backfill_from, "
+        "extract(epoch FROM now() - updated_at)::float8 AS age_s FROM cohorts "
         "WHERE status = $1 AND NOT deleted ORDER BY updated_at",
         BACKFILLING,
     )
@@ -147,7 +149,9 @@ async def pending_backfills(connection: Any) -> list[PendingBackfill]:
         if definition.kind != "manual":
             since = row["backfill_from"]
             since_us = int(since.timestamp() * 1_000_000) if since is not None else 0
-            pending.append(PendingBackfill(definition, generation_of(definition), since_us))
+            pending.append(
+                PendingBackfill(definition, generation_of(definition), since_us, row["age_s"])
+            )
     return pending
 
 

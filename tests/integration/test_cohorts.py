@@ -266,6 +266,21 @@ async def exercise_silent_backfill(session, web, warehouse, project_id, workers)
         f"WHERE project_id = {project_id} AND cohort_id = '{cohort_id}'"
     )
     assert silent == [{"n": 0}]
+    # Members from before the cohort had an assignment rule: assigned in bulk.
+    assign = f"{web}/cohorts/{project_id}/{cohort_id}/assign"
+    async with session.post(assign) as response:
+        assert response.status == 409  # no rule yet
+    rule = {"strategy": "round_robin", "owner_ids": ["ben", "ana"]}
+    async with session.put(f"{web}/cohorts/{project_id}/{cohort_id}/assignment", json=rule) as r:
+        assert r.status == 200
+    async with session.post(assign) as response:  # one member: answered when done
+        job = await response.json()
+    assert (job["total"], job["assigned"], job["done"]) == (1, 1, True), job
+    async with session.post(assign) as response:  # again: nobody is assigned twice
+        again = await response.json()
+    assert (again["total"], again["skipped_already_assigned"]) == (0, 1)
+    async with session.get(f"{web}/jobs/{job['job_id']}") as response:
+        assert (await response.json())["assigned"] == 1
     # From a given time: the purchases before it are not replayed for this one (its
     # counter is its own: a spec that existing cohorts share holds what they saw).
     later = {
