@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from cohortstream.agents import cohorts
 from cohortstream.agents.cold_start import cold_persons
 from cohortstream.agents.outbox import apply_each, commands_in, publish_outbox
 from cohortstream.streams.app import app, person_commands_topic, settings
+from cohortstream.tables.batch_writes import BatchWrites
 from cohortstream.tables.commands import Command, Outbox
 from cohortstream.tables.faust_tables import activations, persons
 from cohortstream.tables.keys import partition_for
@@ -27,20 +29,24 @@ async def update_persons(stream: Any) -> None:
         for key, stored in (await cold_persons(persons, wanted)).items():
             persons.setdefault(key, stored)
         await cohorts.know_cohorts_of(commands)
-        apply_each(_apply, commands, outbox)
-        for key in outbox.touched:  # in-memory changes reach the changelog before the ack
-            if key in persons:
-                persons[key] = persons[key]
+        # Outputs first, then state: a worker killed in between repeats the outputs
+        # (same idempotency keys) instead of losing them (see tables.batch_writes).
+        writes = BatchWrites(persons)
+        apply_each(partial(_apply, writes), commands, outbox)
+        for key in outbox.touched:  # changed in memory only: written with the batch
+            if key in writes:
+                writes[key] = writes[key]
         for key, at in outbox.deadlines:
             cohorts.deadlines.set(key, at)
         await publish_outbox(outbox)
+        writes.flush()
 
 
-def _apply(command: Command, outbox: Outbox) -> None:
+def _apply(table: BatchWrites, command: Command, outbox: Outbox) -> None:
     if command["op"] != "activate":
-        handle_person_command(persons, command, outbox, cohorts.registry)
+        handle_person_command(table, command, outbox, cohorts.registry)
         return
     # Rare (a cohort's backfill finished): one pass over the partition's persons.
     partition = command["partition"]
-    keys = [k for k in persons if partition_for(k, settings.topic_partitions) == partition]
-    activate_partition(persons, activations, partition, keys, command, cohorts.registry, outbox)
+    keys = [k for k in table if partition_for(k, settings.topic_partitions) == partition]
+    activate_partition(table, activations, partition, keys, command, cohorts.registry, outbox)
