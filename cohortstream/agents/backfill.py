@@ -20,7 +20,6 @@ import redis.asyncio as redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cohortstream.agents import cohorts, wiring
-from cohortstream.agents.outbox import publish_batches
 from cohortstream.cohorts.backfill import activate_command, backfill_commands, specs_of
 from cohortstream.cohorts.definition import CohortDefinition, generation_of
 from cohortstream.cohorts.store import (
@@ -31,6 +30,7 @@ from cohortstream.cohorts.store import (
 )
 from cohortstream.locks import LockHeld, redis_lock
 from cohortstream.streams.app import ENRICHED_TOPIC, PERSON_COMMANDS_TOPIC, app, settings
+from cohortstream.streams.publishers import publish_durably
 from cohortstream.streams.transport import probe_high_watermarks
 from cohortstream.tables.commands import Outbox
 from cohortstream.tables.faust_tables import activations
@@ -160,7 +160,14 @@ async def backfill(definition: CohortDefinition, generation: str, since_us: int 
 
 
 async def _send(batches: dict[int, list[dict[str, Any]]]) -> None:
-    await publish_batches(wiring.current.person_commands, batches, "send backfill commands")
+    for partition, commands in batches.items():
+        await publish_durably(
+            wiring.current.person_commands,
+            None,
+            orjson.dumps(commands),
+            partition=partition,
+            what="send backfill commands",
+        )
 
 
 async def _history() -> Any:

@@ -7,11 +7,13 @@ import logging
 import time
 from typing import Any
 
+import orjson
+
 from cohortstream.agents import wiring
-from cohortstream.agents.outbox import publish_batches
 from cohortstream.cohorts.definition import DefinitionError
 from cohortstream.cohorts.registry import CohortRegistry
 from cohortstream.streams.app import PERSON_COMMANDS_TOPIC, app, settings
+from cohortstream.streams.publishers import publish_durably
 from cohortstream.tables.deadlines import DeadlineQueue
 from cohortstream.tables.faust_tables import activations, persons
 from cohortstream.tables.keys import partition_for, partition_slot
@@ -112,4 +114,11 @@ async def fire_due_deadlines() -> None:
         by_partition.setdefault(partition_for(key, partitions), []).append(
             {"op": "tick", "project_id": int(project_id), "person_id": person_id, "at": at}
         )
-    await publish_batches(wiring.current.person_commands, by_partition, "send timer ticks")
+    for partition, commands in by_partition.items():
+        await publish_durably(
+            wiring.current.person_commands,
+            None,
+            orjson.dumps(commands),
+            partition=partition,
+            what="send timer ticks",
+        )

@@ -11,7 +11,7 @@ import orjson
 from cohortstream.agents import wiring
 from cohortstream.ingestion.outcomes import Rejected
 from cohortstream.streams.dead_letters import send_dead_letter
-from cohortstream.streams.publishers import Publisher, publish_durably
+from cohortstream.streams.publishers import publish_durably
 from cohortstream.tables.commands import Command, Outbox
 
 log = logging.getLogger(__name__)
@@ -48,26 +48,26 @@ def apply_each(
         outbox.extend(partial)
 
 
-async def publish_batches(
-    publisher: Publisher, batches: dict[int, list[Command]], what: str
-) -> None:
-    """Each partition's commands as one message to that partition."""
-    for partition, commands in batches.items():
-        await publish_durably(
-            publisher, None, orjson.dumps(commands), partition=partition, what=what
-        )
-
-
 async def publish_outbox(outbox: Outbox) -> None:
     """One message per destination partition; returns once the producer has all of them."""
     outputs = wiring.current
     partitions = outputs.settings.topic_partitions
-    await publish_batches(
-        outputs.identity_commands, outbox.identity_batches(partitions), "send identity commands"
-    )
-    await publish_batches(
-        outputs.person_commands, outbox.person_batches(partitions), "send person commands"
-    )
+    for partition, commands in outbox.identity_batches(partitions).items():
+        await publish_durably(
+            outputs.identity_commands,
+            None,
+            orjson.dumps(commands),
+            partition=partition,
+            what="send identity commands",
+        )
+    for partition, commands in outbox.person_batches(partitions).items():
+        await publish_durably(
+            outputs.person_commands,
+            None,
+            orjson.dumps(commands),
+            partition=partition,
+            what="send person commands",
+        )
     for command, error in outbox.failed:
         rejected = Rejected(COMMAND_FAILED, error, orjson.dumps(command, default=repr))
         await send_dead_letter(
