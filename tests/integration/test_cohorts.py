@@ -329,8 +329,13 @@ async def exercise_static_progress(session, web, project_id, workers):
     async with session.post(f"{web}/cohorts", json=frozen) as response:
         assert response.status == 201
     await wait_until_live(session, web, project_id, frozen["id"], workers)
-    async with session.get(f"{web}/cohorts/{project_id}/{frozen['id']}/progress") as response:
-        progress = await response.json()
+    # 'live' means the activations were sent; the partitions take them a moment later.
+    deadline = time.monotonic() + 30
+    progress: dict = {}
+    while time.monotonic() < deadline and progress.get("total") != 1:
+        async with session.get(f"{web}/cohorts/{project_id}/{frozen['id']}/progress") as r:
+            progress = await r.json()
+        await asyncio.sleep(0.3)
     assert (progress["total"], progress["still_matching"], progress["diverged"]) == (1, 1, 0)
     dynamic = f"{web}/cohorts/{project_id}/ever-purchased/progress"
     async with session.get(dynamic) as response:
