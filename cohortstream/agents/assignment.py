@@ -17,7 +17,14 @@ from typing import Any
 import orjson
 
 from cohortstream.agents import wiring
-from cohortstream.assignment.state import Rule, State, drain_parked, new_state, take_transition
+from cohortstream.assignment.state import (
+    Rule,
+    State,
+    assignment_key,
+    drain_parked,
+    new_state,
+    take_transition,
+)
 from cohortstream.retry import RetryPolicy, retry
 from cohortstream.streams.app import app, cohort_transitions_topic
 from cohortstream.streams.publishers import publish_durably
@@ -28,6 +35,7 @@ log = logging.getLogger(__name__)
 RULES_REFRESH_S = 5.0
 RULES_REFRESH_ON_DEMAND_S = 1.0  # a cohort without a rule may have just got one
 WRITE = RetryPolicy("write assignments", attempts=0, base_delay_s=0.5, max_delay_s=10.0)
+LOOK_UP = RetryPolicy("look up assignments", attempts=0, base_delay_s=0.5, max_delay_s=10.0)
 
 _rules: dict[str, Rule] = {}
 _rules_loaded_at = 0.0
@@ -54,19 +62,20 @@ async def rules(wanted: set[str] | None = None) -> dict[str, Rule]:
 @app.agent(cohort_transitions_topic)
 async def assign_entrants(stream: Any) -> None:
     async for events in stream.take_events(200, within=0.1):
-        current = await rules({_key(e.value) for e in events if isinstance(e.value, dict)})
+        taken = [
+            (event.message.offset, event.value)
+            for event in events
+            if isinstance(event.value, dict) and "cohort_id" in event.value
+        ]
+        current = await rules({_key(transition) for _, transition in taken})
+        taken = [(offset, t) for offset, t in taken if _key(t) in current]
+        positions = await assigned_before(taken)
         states: dict[str, State] = {}
         rows: list[dict[str, Any]] = []
-        for event in events:
-            transition = event.value
-            if not isinstance(transition, dict) or "cohort_id" not in transition:
-                continue
+        for offset, transition in taken:
             key = _key(transition)
-            rule = current.get(key)
-            if rule is None:
-                continue
             state = states.get(key) or assignment_state.get(key) or new_state()
-            outcome = take_transition(state, rule, transition, event.message.offset)
+            outcome = take_transition(state, current[key], transition, offset, positions)
             states[key] = outcome.state
             rows.extend(outcome.assignments)
         await hand_over(rows)  # retried until done: before the state moves on
@@ -87,6 +96,17 @@ async def assign_parked() -> None:
             continue  # still nobody active
         await hand_over(outcome.assignments)
         assignment_state[key] = outcome.state
+
+
+async def assigned_before(taken: list[tuple[int, dict[str, Any]]]) -> dict[str, int]:
+    """Rotation positions of the batch's entrants assigned before (a repeat)."""
+    look_up = wiring.current.assigned_positions
+    keys = [
+        assignment_key(t) for _, t in taken if t.get("kind") == "entered" and "idempotency_key" in t
+    ]
+    if not keys or look_up is None:
+        return {}
+    return await retry(LOOK_UP, lambda: look_up(keys), "look up assignments")
 
 
 def _key(transition: dict[str, Any]) -> str:

@@ -37,5 +37,6 @@ current = Wiring(
     cohort_transitions=TopicPublisher(cohort_transitions_topic),
     load_assignment_rules=postgres.assignment_rules,
     write_assignments=postgres.write_assignments,
+    assigned_positions=postgres.assigned_positions,
     assignments=TopicPublisher(assignments_topic),
 )

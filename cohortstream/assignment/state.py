@@ -6,6 +6,12 @@ topic (``project:cohort``), so one worker owns a cohort's assignments and a
 restart resumes from the table. A transition at or below ``last_offset`` was
 taken before (redelivered after a restart): it assigns nobody twice, and the
 counter, hence the rotation, does not move.
+
+Each assignment records its rotation position (``seq``). The person actor may
+repeat a transition at a new offset after a crash; its key then comes back
+with a position below the counter and is not counted again. A position at or
+above the counter means the table is behind PostgreSQL (a crash between the
+two writes) and the rotation resumes from there.
 """
 
 from __future__ import annotations
@@ -39,15 +45,25 @@ def new_state() -> State:
     return {"n": 0, "last_offset": -1, "parked": []}
 
 
-def take_transition(state: State, rule: Rule, transition: dict[str, Any], offset: int) -> Outcome:
-    """An ``entered`` transition of the rule's cohort, at ``offset`` of its partition."""
+def take_transition(
+    state: State,
+    rule: Rule,
+    transition: dict[str, Any],
+    offset: int,
+    positions: dict[str, int] | None = None,
+) -> Outcome:
+    """An ``entered`` transition of the rule's cohort, at ``offset`` of its partition.
+
+    ``positions`` holds the rotation position of keys assigned before (from
+    PostgreSQL) and gains the ones this call assigns.
+    """
     if offset <= state["last_offset"]:
         return Outcome(state)  # taken before
     updated = {**state, "last_offset": offset}
     if transition.get("kind") != "entered":
         return Outcome(updated)
     outcome = Outcome(updated)
-    _assign_or_park(outcome, rule, transition)
+    _assign_or_park(outcome, rule, transition, {} if positions is None else positions)
     return outcome
 
 
@@ -55,26 +71,43 @@ def drain_parked(state: State, rule: Rule) -> Outcome:
     """Assign parked entrants, oldest first, once an owner is active again."""
     outcome = Outcome({**state, "parked": []})
     for transition in state["parked"]:
-        _assign_or_park(outcome, rule, transition)
+        _assign_or_park(outcome, rule, transition, {})
     return outcome
 
 
-def _assign_or_park(outcome: Outcome, rule: Rule, transition: dict[str, Any]) -> None:
+def assignment_key(transition: dict[str, Any]) -> str:
+    return f"assign:{transition['idempotency_key']}"
+
+
+def _assign_or_park(
+    outcome: Outcome, rule: Rule, transition: dict[str, Any], positions: dict[str, int]
+) -> None:
     state = outcome.state
-    key = f"assign:{transition['idempotency_key']}"
+    key = assignment_key(transition)
+    position = positions.get(key)
+    if position is not None and position < state["n"]:
+        return  # a repeat of an entrant counted already
+    if position is not None:
+        state["n"] = position  # the table is behind PostgreSQL: resume where it was
     try:
         owner = owner_for(rule.strategy, rule.owners, state["n"])
     except NoActiveOwner:
         if not any(p["idempotency_key"] == transition["idempotency_key"] for p in state["parked"]):
             state["parked"] = [*state["parked"], transition]
-            outcome.assignments.append(_row(key, rule, transition, None, PARKED))
+            outcome.assignments.append(_row(key, rule, transition, None, PARKED, None))
         return
+    positions[key] = state["n"]
+    outcome.assignments.append(_row(key, rule, transition, owner, ASSIGNED, state["n"]))
     state["n"] += 1
-    outcome.assignments.append(_row(key, rule, transition, owner, ASSIGNED))
 
 
 def _row(
-    key: str, rule: Rule, transition: dict[str, Any], owner: str | None, status: str
+    key: str,
+    rule: Rule,
+    transition: dict[str, Any],
+    owner: str | None,
+    status: str,
+    seq: int | None,
 ) -> dict[str, Any]:
     return {
         "idempotency_key": key,
@@ -85,4 +118,5 @@ def _row(
         "status": status,
         "entered_at": transition["at"],
         "strategy": rule.strategy,
+        "seq": seq,
     }

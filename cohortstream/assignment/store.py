@@ -73,6 +73,15 @@ async def list_owners(connection: Any, project_id: int) -> list[dict[str, Any]]:
     return [dict(row) for row in rows]
 
 
+async def delete_owner(connection: Any, project_id: int, owner_id: str) -> bool:
+    """Remove an owner; rules naming it skip it from now on, as if inactive.
+    Their past assignments keep the owner id."""
+    status = await connection.execute(
+        "DELETE FROM owners WHERE project_id = $1 AND id = $2", project_id, owner_id
+    )
+    return bool(status != "DELETE 0")
+
+
 async def put_rule(connection: Any, project_id: int, cohort_id: str, raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict) or raw.get("strategy") not in STRATEGIES:
         raise AssignmentError("strategy", f"one of {', '.join(STRATEGIES)}")
@@ -111,10 +120,10 @@ async def write_assignments(connection: Any, rows: list[dict[str, Any]]) -> None
     """Idempotent by key: a repeat changes nothing; a parked row may become assigned."""
     await connection.executemany(
         """INSERT INTO assignments (idempotency_key, project_id, cohort_id, person_id,
-            owner_id, status, strategy, entered_at)
-        VALUES ($1, $2, $3, $4::uuid, $5, $6, $7, $8)
+            owner_id, status, strategy, entered_at, seq)
+        VALUES ($1, $2, $3, $4::uuid, $5, $6, $7, $8, $9)
         ON CONFLICT (idempotency_key) DO UPDATE SET owner_id = excluded.owner_id,
-            status = excluded.status, updated_at = now()
+            status = excluded.status, seq = excluded.seq, updated_at = now()
         WHERE assignments.status = 'parked' AND excluded.status <> 'parked'""",
         [
             (
@@ -126,7 +135,18 @@ async def write_assignments(connection: Any, rows: list[dict[str, Any]]) -> None
                 row["status"],
                 row["strategy"],
                 datetime.fromtimestamp(row["entered_at"], UTC),
+                row.get("seq"),
             )
             for row in rows
         ],
     )
+
+
+async def assigned_positions(connection: Any, keys: list[str]) -> dict[str, int]:
+    """The rotation position each of ``keys`` was assigned at, where it was."""
+    rows = await connection.fetch(
+        "SELECT idempotency_key, seq FROM assignments"
+        " WHERE idempotency_key = ANY($1::text[]) AND seq IS NOT NULL",
+        keys,
+    )
+    return {row["idempotency_key"]: row["seq"] for row in rows}

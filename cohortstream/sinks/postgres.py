@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as redis
 
-from cohortstream.assignment.store import load_rules, write_assignments
+from cohortstream.assignment.store import assigned_positions, load_rules, write_assignments
 from cohortstream.cohorts.definition import CohortDefinition
 from cohortstream.cohorts.store import load_definitions
 from cohortstream.projects.registry import load_project_ids
@@ -73,6 +73,10 @@ class PostgresConnections:
     async def write_assignments(self, rows: list[dict[str, Any]]) -> None:
         async with (await self.pool()).acquire() as connection:
             await write_assignments(connection, rows)
+
+    async def assigned_positions(self, keys: list[str]) -> dict[str, int]:
+        async with (await self.pool()).acquire() as connection:
+            return await assigned_positions(connection, keys)
 
     async def cohort_definitions(self) -> list[CohortDefinition]:
         async with (await self.pool()).acquire() as connection:

@@ -52,6 +52,8 @@ class Wiring:
     # Assignment of cohort entrants to owners (None: not wired, nothing assigned).
     load_assignment_rules: Callable[[], Awaitable[dict[str, Any]]] | None = None
     write_assignments: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None
+    # idempotency key -> rotation position, for keys assigned before
+    assigned_positions: Callable[[list[str]], Awaitable[dict[str, int]]] | None = None
     assignments: Publisher | None = None
     _person_store: PersonStore | None = field(default=None, repr=False)
     _person_sink: BatchingSink[dict[str, Any]] | None = field(default=None, repr=False)

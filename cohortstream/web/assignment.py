@@ -2,6 +2,7 @@
 
 GET  /owners/{project_id}
 PUT  /owners/{project_id}/{owner_id}                  {name, active, daily_capacity}
+DELETE /owners/{project_id}/{owner_id}                rules skip it from then on
 GET  /cohorts/{project_id}/{cohort_id}/assignment     the rule
 PUT  /cohorts/{project_id}/{cohort_id}/assignment     {strategy, owner_ids}
 GET  /cohorts/{project_id}/{cohort_id}/assignments?owner_id=&limit=   newest first
@@ -24,7 +25,13 @@ from cohortstream.assignment.jobs import (
     new_job_id,
     record_job,
 )
-from cohortstream.assignment.store import AssignmentError, list_owners, put_owner, put_rule
+from cohortstream.assignment.store import (
+    AssignmentError,
+    delete_owner,
+    list_owners,
+    put_owner,
+    put_rule,
+)
 from cohortstream.streams.app import app, cohort_transitions_topic
 from cohortstream.web.cohorts import (
     BadRequest,
@@ -71,6 +78,16 @@ class OwnerView(View):
         except (BadRequest, AssignmentError) as exc:
             return _problem(self, exc)
         return self.json(saved)
+
+    async def delete(self, request: Request, project_id: str, owner_id: str) -> Response:
+        try:
+            project, owner = parse_project(project_id), parse_cohort_id(owner_id)
+        except BadRequest as exc:
+            return _problem(self, exc)
+        async with (await wiring.postgres.pool()).acquire() as connection:
+            if not await delete_owner(connection, project, owner):
+                return self.json({"error": f"no owner {owner!r} in project {project}"}, status=404)
+        return self.json({"deleted": owner})
 
 
 @app.page("/cohorts/{project_id}/{cohort_id}/assignment")

@@ -1,4 +1,5 @@
-"""assign_entrants under test_context: exact shares, redelivery assigns nobody twice."""
+"""assign_entrants under test_context: exact shares; neither redelivery nor a
+repeated transition assigns anybody twice or moves the rotation."""
 
 from collections import Counter
 
@@ -45,15 +46,23 @@ async def test_entrants_are_assigned_once_in_exact_shares(outputs, changelog, mo
     async def write(rows):
         written.extend(rows)
 
+    async def positions(keys):
+        return {r["idempotency_key"]: r["seq"] for r in written if r["idempotency_key"] in keys}
+
     monkeypatch.setattr(outputs, "load_assignment_rules", load_rules)
     monkeypatch.setattr(outputs, "write_assignments", write)
+    monkeypatch.setattr(outputs, "assigned_positions", positions)
     monkeypatch.setattr(outputs, "assignments", MemoryPublisher())
     monkeypatch.setattr(assignment, "_rules_loaded_at", 0.0)
     async with assign_entrants.test_context() as agent:
         for n in range(60):
             await agent.put(entered(n), key=b"1:trial")
         agent.sent_offset = 40  # redelivered after a restart: offsets 40.. again
-        for n in range(40, 100):
+        for n in range(40, 70):
+            await agent.put(entered(n), key=b"1:trial")
+        for n in range(60, 70):  # the person actor repeats a batch at new offsets
+            await agent.put(entered(n), key=b"1:trial")
+        for n in range(70, 100):
             await agent.put(entered(n), key=b"1:trial")
         await agent.put({"kind": "entered"}, key=b"1:trial")  # not a transition: ignored
     assert len(written) == 100

@@ -34,10 +34,10 @@ def entered(n, kind="entered"):
     }
 
 
-def run(state, rule, transitions):
+def run(state, rule, transitions, positions=None):
     rows = []
     for offset, transition in transitions:
-        outcome = take_transition(state, rule, transition, offset)
+        outcome = take_transition(state, rule, transition, offset, positions)
         state = outcome.state
         rows.extend(outcome.assignments)
     return state, rows
@@ -51,6 +51,28 @@ def test_redelivered_transitions_assign_nobody_twice_and_keep_the_rotation():
     rows += more
     assert len(rows) == 100 and len({r["idempotency_key"] for r in rows}) == 100
     assert Counter(r["owner_id"] for r in rows) == {"ana": 50, "ben": 30, "cy": 20}
+
+
+def test_a_repeated_transition_at_a_new_offset_moves_the_rotation_no_more():
+    positions: dict[str, int] = {}  # what PostgreSQL holds, shared across batches
+    state, rows = run(new_state(), RULE, [(n, entered(n)) for n in range(60)], positions)
+    # The person actor crashed and sent its last batch (p50..p59) again, later.
+    repeats = [(60 + i, entered(50 + i)) for i in range(10)]
+    fresh = [(70 + i, entered(60 + i)) for i in range(40)]
+    state, more = run(state, RULE, repeats + fresh, positions)
+    rows += more
+    assert [r["person_id"] for r in more] == [f"p{n}" for n in range(60, 100)]
+    assert Counter(r["owner_id"] for r in rows) == {"ana": 50, "ben": 30, "cy": 20}
+    assert state["n"] == 100
+
+
+def test_a_table_behind_postgresql_resumes_the_rotation_where_it_was():
+    positions: dict[str, int] = {}
+    _, written = run(new_state(), RULE, [(n, entered(n)) for n in range(10)], positions)
+    # Crash after PostgreSQL took p0..p9, before the table did: it still says n=0.
+    state, again = run(new_state(), RULE, [(n, entered(n)) for n in range(20)], positions)
+    assert again[:10] == written  # the same owners, at the same positions
+    assert [r["seq"] for r in again] == list(range(20)) and state["n"] == 20
 
 
 def test_leaves_move_the_offset_but_assign_nothing():
