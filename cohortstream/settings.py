@@ -55,6 +55,10 @@ class Settings:
     table_standby_replicas: int = 0
     # How often cohort sizes are recorded in ClickHouse cohort_membership_history.
     membership_history_interval_s: float = 60.0
+    # /health fails when a partition with lag has not committed for this long.
+    health_stall_s: float = 60.0
+    # Touched every few seconds while healthy, for orchestrators that probe files.
+    heartbeat_file: str = ""
     log_level: str = "info"
 
     @classmethod

@@ -8,6 +8,7 @@ from cohortstream.agents import (  # noqa: F401
     backfill,
     cohorts,
     definitions,
+    health,
     identities,
     ingest,
     lifecycle,

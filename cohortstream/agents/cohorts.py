@@ -12,6 +12,7 @@ import orjson
 from cohortstream.agents import wiring
 from cohortstream.cohorts.definition import DefinitionError
 from cohortstream.cohorts.registry import CohortRegistry
+from cohortstream.observability.metrics import TIMER_LATENESS, TIMERS_FIRED
 from cohortstream.streams.app import PERSON_COMMANDS_TOPIC, app, settings
 from cohortstream.streams.publishers import publish_durably
 from cohortstream.tables.deadlines import DeadlineQueue
@@ -109,7 +110,12 @@ async def fire_due_deadlines() -> None:
             if state.get("next_check") is not None and partition_for(key, partitions) in _assigned
         )
     by_partition: dict[int, list[dict[str, object]]] = {}
-    for key, at in deadlines.pop_due(time.time()):
+    now = time.time()
+    due = deadlines.pop_due(now)
+    TIMERS_FIRED.inc(len(due))
+    for _, at in due:
+        TIMER_LATENESS.observe(max(0.0, now - at))
+    for key, at in due:
         project_id, person_id = key.split(":", 1)
         by_partition.setdefault(partition_for(key, partitions), []).append(
             {"op": "tick", "project_id": int(project_id), "person_id": person_id, "at": at}

@@ -13,6 +13,7 @@ from cohortstream.agents.cold_start import cold_distinct_ids
 from cohortstream.agents.outbox import publish_outbox
 from cohortstream.ingestion.batch import IngestOutput, SourceMessage, ingest_messages
 from cohortstream.ingestion.config import IngestConfig
+from cohortstream.observability.metrics import EVENTS
 from cohortstream.retry import retry
 from cohortstream.streams.app import app, events_topic, settings
 from cohortstream.streams.dead_letters import send_dead_letter
@@ -51,6 +52,8 @@ async def ingest_events(stream: Any) -> None:
         persons_outbox = await resolve_persons(output)
         await publish(output)
         await publish_outbox(persons_outbox)
+        EVENTS.labels("accepted").inc(output.accepted_count)
+        EVENTS.labels("dead_lettered").inc(len(output.dead_letters))
 
 
 async def resolve_persons(output: IngestOutput) -> Outbox:

@@ -10,6 +10,7 @@ import orjson
 
 from cohortstream.agents import wiring
 from cohortstream.ingestion.outcomes import Rejected
+from cohortstream.observability.metrics import PERSON_MERGES, count_transitions
 from cohortstream.streams.dead_letters import send_dead_letter
 from cohortstream.streams.publishers import publish_durably
 from cohortstream.tables.commands import Command, Outbox
@@ -80,7 +81,9 @@ async def publish_outbox(outbox: Outbox) -> None:
             orjson.dumps(change),
             what="send cohort transitions",
         )
+    count_transitions(outbox.transitions)
     if outbox.rows:
         await publish_durably(
             outputs.person_changes, None, orjson.dumps(outbox.rows), what="send person rows"
         )
+        PERSON_MERGES.inc(sum(1 for row in outbox.rows if row.get("table") == "overrides"))

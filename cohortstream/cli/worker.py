@@ -23,6 +23,7 @@ def run_worker(loglevel: str) -> None:
     from cohortstream.web import (  # noqa: F401 - registers views
         assignment,
         cohorts,
+        operations,
         partitions,
         persons,
     )

@@ -8,6 +8,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
+from cohortstream.observability.metrics import (
+    SINK_BATCH_ITEMS,
+    SINK_DEAD_LETTERED,
+    SINK_WRITE_SECONDS,
+)
 from cohortstream.retry import RetryPolicy, retry
 
 T = TypeVar("T")
@@ -80,9 +85,12 @@ class BatchingSink(Generic[T]):
             items, acks = self._items, self._acks
             self._items, self._acks, self._oldest = [], [], None
             if items:
+                SINK_BATCH_ITEMS.labels(self.name).observe(len(items))
+                started = time.monotonic()
                 try:
                     await retry(self.policy, lambda: self._write(items), f"{self.name} write")
                     self.written += len(items)
+                    SINK_WRITE_SECONDS.labels(self.name).observe(time.monotonic() - started)
                 except Exception as exc:
                     log.error(
                         "%s: %d items failed after %d attempts, dead-lettering: %s",
@@ -93,5 +101,6 @@ class BatchingSink(Generic[T]):
                     )
                     await self._dead_letter(items, exc)
                     self.dead_lettered += len(items)
+                    SINK_DEAD_LETTERED.labels(self.name).inc(len(items))
             for ack in acks:
                 await ack()

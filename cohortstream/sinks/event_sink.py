@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+from cohortstream.observability.metrics import EVENT_LATENCY
 from cohortstream.retry import CLICKHOUSE
 from cohortstream.sinks.batching import BatchingSink
 from cohortstream.sinks.dead_events import dead_letter_events
@@ -11,6 +14,13 @@ from cohortstream.streams.publishers import Publisher
 from cohortstream.streams.records import EnrichedEvent
 
 SINK_FAILED = "clickhouse_insert_failed"
+
+
+def observe_latency(events: list[EnrichedEvent]) -> None:
+    """Receipt by the broker (the event's created_at) to now, when its row is written."""
+    now_us = time.time() * 1_000_000
+    for event in events:
+        EVENT_LATENCY.observe(max(0.0, (now_us - event["created_at_us"]) / 1_000_000))
 
 
 def make_event_sink(
@@ -27,6 +37,7 @@ def make_event_sink(
         warnings = [row for event in events for row in warning_rows(event)]
         if warnings:
             await warehouse.insert_json_rows("ingestion_warnings", encode_rows(warnings))
+        observe_latency(events)
 
     async def dead_letter(events: list[EnrichedEvent], error: Exception) -> None:
         detail = f"ClickHouse insert failed after retries: {error}"

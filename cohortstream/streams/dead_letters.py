@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cohortstream.ingestion.outcomes import Rejected
+from cohortstream.observability.metrics import DEAD_LETTERS
 from cohortstream.streams.publishers import Headers, Publisher, publish_durably
 from cohortstream.streams.records import DLQ_BATCH_INDEX, DLQ_DETAIL, DLQ_REASON, DLQ_SOURCE
 
@@ -31,3 +32,4 @@ async def send_dead_letter(
         headers=dead_letter_headers(rejected, source),
         what=f"dead letter ({rejected.reason})",
     )
+    DEAD_LETTERS.labels(rejected.reason).inc()

@@ -6,6 +6,7 @@ import orjson
 
 from cohortstream.agents.ingest import ingest_events
 from cohortstream.ingestion.person_ids import person_id_for
+from cohortstream.observability.metrics import REGISTRY
 from cohortstream.streams.records import DLQ_BATCH_INDEX, DLQ_REASON, DLQ_SOURCE
 
 
@@ -35,7 +36,14 @@ async def test_valid_events_are_enriched_and_published(outputs):
     assert outputs.dead_letters.records == []
 
 
+def counted(name, **labels):
+    return REGISTRY.get_sample_value(name, labels) or 0
+
+
 async def test_bad_input_goes_to_the_dead_letter_topic_and_the_agent_goes_on(outputs):
+    accepted = counted("cohortstream_events_total", outcome="accepted")
+    refused = counted("cohortstream_events_total", outcome="dead_lettered")
+    invalid_json = counted("cohortstream_dead_letters_total", reason="invalid_json")
     async with ingest_events.test_context() as agent:
         await agent.put(b"{not json", key=b"k")
         await agent.put(orjson.dumps({"event": "a", "project_id": 1}), key=None)
@@ -57,6 +65,9 @@ async def test_bad_input_goes_to_the_dead_letter_topic_and_the_agent_goes_on(out
     assert letters[0].header(DLQ_SOURCE).count("/") == 2
     assert letters[2].header(DLQ_BATCH_INDEX) == "1"
     assert sorted(e["event"] for e in enriched_events(outputs)) == ["a", "ok"]
+    assert counted("cohortstream_events_total", outcome="accepted") == accepted + 2
+    assert counted("cohortstream_events_total", outcome="dead_lettered") == refused + 3
+    assert counted("cohortstream_dead_letters_total", reason="invalid_json") == invalid_json + 1
 
 
 async def test_unkeyed_events_are_republished_under_their_key(outputs):

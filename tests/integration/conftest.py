@@ -91,6 +91,7 @@ class Workers:
             "COHORTSTREAM_STATE_DIR": str(self.settings.state_dir),
             "WEB_PORT": str(self.web_ports[-1]),
             "SINK_FLUSH_SECONDS": "1",
+            "HEARTBEAT_FILE": str(self.heartbeat_file(len(self.processes))),
         }
         log = self.log_dir / f"worker-{len(self.processes)}.log"
         process = subprocess.Popen(
@@ -102,6 +103,9 @@ class Workers:
         )
         self.processes.append(process)
         return process
+
+    def heartbeat_file(self, index: int) -> Path:
+        return self.log_dir / f"worker-{index}.heartbeat"
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
         process.send_signal(signal.SIGKILL)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import aiohttp
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from cohortstream.agents.membership_history import SNAPSHOT
 from cohortstream.cli.producer import EventProducer
@@ -113,6 +114,7 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
         await exercise_manual_members(session, web, project_id)
         await exercise_silent_backfill(session, web, warehouse, project_id, workers)
         await exercise_static_progress(session, web, project_id, workers)
+        await exercise_operations(session, web, project_id, workers)
     assert (entered["kind"], entered["entry_count"], entered["source"]) == ("entered", 1, "event")
 
     rows = await wait_for_rows(warehouse, project_id, 2, 30, workers)
@@ -126,6 +128,39 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
     )
     assert members == [{"is_member": 0}]
     print(f"join visible in ClickHouse {joined_after:.2f}s after the qualifying event")
+
+
+async def exercise_operations(session, web, project_id, workers):
+    """What operators read: metrics, liveness, readiness, partitions, heartbeat."""
+    async with session.get(f"{web}/metrics") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = await response.text()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert samples[("cohortstream_events_total", (("outcome", "accepted"),))] >= 3
+    entered = (
+        ("cohort_id", f"buyers-{project_id}"),
+        ("kind", "entered"),
+        ("project_id", str(project_id)),
+        ("source", "event"),
+    )
+    assert samples[("cohortstream_cohort_transitions_total", entered)] >= 1
+    assert samples[("cohortstream_sink_batch_items_count", (("sink", "events sink"),))] >= 1
+    assert any(name == "cohortstream_consumer_lag" for name, _ in samples)
+    async with session.get(f"{web}/health") as response:
+        assert (response.status, (await response.json())["status"]) == (200, "ok")
+    async with session.get(f"{web}/ready") as response:
+        assert (response.status, (await response.json())["ready"]) == (200, True)
+    async with session.get(f"{web}/partitions") as response:
+        partitions = await response.json()
+    assert set(partitions["lag"]["events"]) <= {str(p) for p in partitions["assigned"]["events"]}
+    assert partitions["lag"]["events"], partitions
+    heartbeat = workers.heartbeat_file(0)
+    assert time.time() - heartbeat.stat().st_mtime < 30
 
 
 async def wait_for_rows_or_events(warehouse, project_id, workers, timeout_s=90):

@@ -1,0 +1,78 @@
+"""The worker's own health: consumer progress, readiness, the heartbeat file, and
+the state gauges Prometheus reads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from cohortstream.agents import cohorts
+from cohortstream.observability.metrics import REGISTRY, WorkerCollector
+from cohortstream.observability.progress import TP, Position, ProgressWatch
+from cohortstream.streams.app import app, settings
+
+log = logging.getLogger(__name__)
+
+HEALTH_CHECK_S = 5.0
+watch = ProgressWatch(settings.health_stall_s)
+
+
+def positions() -> dict[TP, Position]:
+    """Committed and end offsets of the partitions this worker consumes for its group.
+
+    Faust keeps the committed offsets in ``Consumer._committed_offset`` (no public
+    reader; pinned faust-streaming 0.15). Changelog partitions, read for
+    recovery and standbys but never committed, have none and are left out.
+    """
+    consumer = app.consumer
+    committed: Any = getattr(consumer, "_committed_offset", {})
+    found = {}
+    for tp in consumer.assignment():
+        offset = committed.get(tp)
+        if offset is None:
+            continue
+        try:
+            end = consumer.highwater(tp)
+        except Exception:
+            end = None
+        found[(tp.topic, tp.partition)] = Position(offset, end if end is not None else offset)
+    return found
+
+
+def ready() -> bool:
+    """Tables recovered and no rebalance under way."""
+    recovery = app.tables.recovery  # type: ignore[attr-defined]  # TableManager has it
+    return bool(recovery.completed.is_set() and not app.rebalancing and not app.in_recovery)
+
+
+def healthy() -> bool:
+    """Live unless a partition with lag has stopped committing; recovery counts as
+    progress (readiness reports it)."""
+    return app.in_recovery or app.rebalancing or not watch.stalled(time.monotonic())
+
+
+@app.timer(HEALTH_CHECK_S)
+async def check_progress() -> None:
+    watch.observe(time.monotonic(), positions())
+    stalls = watch.stalled(time.monotonic())
+    if stalls and not app.in_recovery:
+        log.error("consumer stalled: %s", stalls)
+    if settings.heartbeat_file and healthy():
+        await asyncio.to_thread(Path(settings.heartbeat_file).touch)
+
+
+def snapshot() -> dict[str, Any]:
+    tables = {}
+    if app.conf.store.scheme == "memory":  # len() of a RocksDB table walks it: skipped
+        tables = {name: len(table) for name, table in app.tables.items()}
+    return {
+        "lag": watch.lag(),
+        "tables": tables,
+        "timers_pending": len(cohorts.deadlines),
+    }
+
+
+REGISTRY.register(WorkerCollector(snapshot))

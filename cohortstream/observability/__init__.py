@@ -1,0 +1,1 @@
+"""Metrics, health and readiness: what operators and orchestrators read."""
