@@ -262,6 +262,78 @@ def dlq_replay(reasons: tuple[str, ...], follow: bool) -> None:
 
 
 @cli.command()
+@click.option("--topic", required=True, help="Topic whose offsets move (e.g. events).")
+@click.option("--group", required=True, help="Consumer group (the workers': cohortstream).")
+@click.option("--to-earliest", is_flag=True, help="Reprocess everything the topic holds.")
+@click.option("--to-offset", type=int, default=None, help="This offset in every partition.")
+@click.option(
+    "--to-time",
+    default=None,
+    help="The first record at or after this ISO time (with zone), per partition.",
+)
+@click.option(
+    "--partitions", default=None, help="Comma-separated partitions (default: all of them)."
+)
+@click.option(
+    "--wait-s",
+    default=60.0,
+    show_default=True,
+    help="How long to wait for the group's members to leave (a killed worker's session).",
+)
+@click.option(
+    "--evict-stale",
+    is_flag=True,
+    help="Members remain though the workers are stopped (tansu keeps them): join to drop "
+    "them. Refused, with nothing moved, if a member is still consuming.",
+)
+def replay(
+    topic: str,
+    group: str,
+    to_earliest: bool,
+    to_offset: int | None,
+    to_time: str | None,
+    partitions: str | None,
+    wait_s: float,
+    evict_stale: bool,
+) -> None:
+    """Move GROUP's committed offsets on TOPIC, with its workers stopped: the next
+    workers reprocess from there (the sinks are idempotent)."""
+    from cohortstream.cli.tables import render_table
+    from cohortstream.replay.offsets import ReplayError, Target, reset_offsets
+
+    if sum((to_earliest, to_offset is not None, to_time is not None)) != 1:
+        raise click.UsageError("give exactly one of --to-earliest, --to-offset, --to-time")
+    target = Target(earliest=to_earliest, offset=to_offset, time=_aware_time(to_time))
+    chosen = None
+    if partitions:
+        try:
+            chosen = [int(p) for p in partitions.split(",")]
+        except ValueError as exc:
+            raise click.BadParameter("comma-separated numbers", param_hint="--partitions") from exc
+    try:
+        moved = asyncio.run(
+            reset_offsets(_settings(), topic, group, target, chosen, wait_s, evict_stale)
+        )
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from exc
+    rows = [{"partition": m.partition, "before": m.before, "after": m.after} for m in moved]
+    click.echo(render_table(rows))
+    click.echo(f"group {group!r} resumes {topic!r} from these offsets when its workers start")
+
+
+def _aware_time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO time: {text!r}", param_hint="--to-time") from exc
+    if parsed.tzinfo is None:
+        raise click.BadParameter("give a zone, e.g. 2026-11-23T10:00:00Z", param_hint="--to-time")
+    return parsed
+
+
+@cli.command()
 @click.option("--users", default=2000, show_default=True, help="Simulated users per scenario.")
 @click.option("--seed", default=7, show_default=True)
 @click.option(
