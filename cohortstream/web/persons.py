@@ -30,8 +30,9 @@ def _project(raw: str) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
-@app.page("/persons/{project_id}/{distinct_id}")
-class PersonByDistinctId(View):
+class _PersonOfDistinctId(View):
+    """Finds a distinct_id's person on the worker that owns it."""
+
     async def get(self, request: Request, project_id: str, distinct_id: str) -> Response:
         project = _project(project_id)
         if project is None:
@@ -44,17 +45,6 @@ class PersonByDistinctId(View):
         if entry is None or entry[0] is None:
             return self.json({"error": f"no person for distinct_id {distinct_id!r}"}, status=404)
         return await self._person(project, entry[0])
-
-    async def delete(self, request: Request, project_id: str, distinct_id: str) -> Response:
-        """Deletes through the stream: a ``$delete_person`` event, in order with the rest."""
-        project = _project(project_id)
-        if project is None:
-            return self.json({"error": "project_id must be a positive integer"}, status=400)
-        payload = {"event": "$delete_person", "distinct_id": distinct_id, "project_id": project}
-        await events_topic.send(
-            key=identity_key(project, distinct_id).encode(), value=orjson.dumps(payload)
-        )
-        return self.json({"status": "accepted"}, status=202)
 
     async def _person(self, project: int, person_id: str) -> Response:
         url = _owner_of_person(project, person_id)
@@ -71,8 +61,22 @@ class PersonByDistinctId(View):
         return self.json(body, status=status)
 
 
+@app.page("/persons/{project_id}/{distinct_id}")
+class PersonByDistinctId(_PersonOfDistinctId):
+    async def delete(self, request: Request, project_id: str, distinct_id: str) -> Response:
+        """Deletes through the stream: a ``$delete_person`` event, in order with the rest."""
+        project = _project(project_id)
+        if project is None:
+            return self.json({"error": "project_id must be a positive integer"}, status=400)
+        payload = {"event": "$delete_person", "distinct_id": distinct_id, "project_id": project}
+        await events_topic.send(
+            key=identity_key(project, distinct_id).encode(), value=orjson.dumps(payload)
+        )
+        return self.json({"status": "accepted"}, status=202)
+
+
 @app.page("/persons/{project_id}/{distinct_id}/cohorts")
-class PersonCohorts(PersonByDistinctId):
+class PersonCohorts(_PersonOfDistinctId):
     """The cohorts a distinct_id's person is in now (id -> entered at, seconds)."""
 
     async def get(self, request: Request, project_id: str, distinct_id: str) -> Response:
