@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -53,13 +54,25 @@ class Settings:
     # Workers keeping warm copies of other workers' table partitions: faster failover,
     # but with the memory store each copy costs as much memory as the original.
     table_standby_replicas: int = 0
+    # Where tables live: "rocksdb" (on disk under the worker's data dir, recovered
+    # from there and the changelog's tail) or "memory" (rebuilt from the changelog).
+    table_store: str = "rocksdb"
+    # A worker's own directory for RocksDB tables; empty: <state dir>/tables/<host>-<web port>.
+    table_data_dir: str = ""
+    # Per partition of each table (5 tables x the partitions a worker holds).
+    rocksdb_block_cache_mb: int = 8
+    rocksdb_write_buffer_mb: int = 4
     # How often cohort sizes are recorded in ClickHouse cohort_membership_history.
     membership_history_interval_s: float = 60.0
     # /health fails when a partition with lag has not committed for this long.
     health_stall_s: float = 60.0
     # Touched every few seconds while healthy, for orchestrators that probe files.
     heartbeat_file: str = ""
+    # After SIGTERM a worker exits within this long, done or not (exit status 3 if not).
+    shutdown_timeout_s: float = 30.0
     log_level: str = "info"
+    # "text" for people, "json" (one object per line, with extra fields) for collectors.
+    log_format: str = "text"
 
     @classmethod
     def load(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -122,12 +135,25 @@ class Settings:
             raise SettingsError("TOPIC_PARTITIONS must be at least 1")
         if self.sink_batch_rows < 1:
             raise SettingsError("SINK_BATCH_ROWS must be at least 1")
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"LOG_FORMAT={self.log_format!r}: expected text or json")
+        if self.table_store not in ("rocksdb", "memory"):
+            raise SettingsError(f"TABLE_STORE={self.table_store!r}: expected rocksdb or memory")
+        if self.rocksdb_block_cache_mb < 1 or self.rocksdb_write_buffer_mb < 1:
+            raise SettingsError("ROCKSDB_BLOCK_CACHE_MB and ROCKSDB_WRITE_BUFFER_MB must be >= 1")
         if self.sink_flush_seconds <= 0:
             raise SettingsError("SINK_FLUSH_SECONDS must be positive")
         if not self.clickhouse_url.startswith(("chdb://", "http://", "https://")):
             raise SettingsError(
                 f"CLICKHOUSE_URL={self.clickhouse_url!r}: expected chdb:///path or http(s)://host:port"
             )
+
+    @property
+    def worker_tables_dir(self) -> Path:
+        """Two workers must never share one: RocksDB locks its files."""
+        if self.table_data_dir:
+            return Path(self.table_data_dir)
+        return self.state_dir / "tables" / f"{socket.gethostname()}-{self.web_port}"
 
     @property
     def stack_file(self) -> Path:

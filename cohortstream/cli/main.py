@@ -261,6 +261,28 @@ def dlq_replay(reasons: tuple[str, ...], follow: bool) -> None:
     run_replay(_settings(), reasons, follow)
 
 
+@cli.command("rebuild-tables")
+def rebuild_tables() -> None:
+    """Delete this worker's on-disk tables (TABLE_DATA_DIR), so that it rebuilds them
+    from their changelog topics when it next starts. Run with the worker stopped."""
+    import shutil
+    import socket
+
+    settings = _settings()
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        if probe.connect_ex(("127.0.0.1", settings.web_port)) == 0:
+            raise click.ClickException(
+                f"a worker answers on port {settings.web_port}: stop it first"
+            )
+    path = settings.worker_tables_dir
+    if not path.exists():
+        click.echo(f"nothing at {path}: the worker rebuilds its tables when it starts")
+        return
+    shutil.rmtree(path)
+    click.echo(f"removed {path}: the worker rebuilds its tables from the changelogs on start")
+
+
 @cli.command()
 @click.option("--topic", required=True, help="Topic whose offsets move (e.g. events).")
 @click.option("--group", required=True, help="Consumer group (the workers': cohortstream).")

@@ -66,6 +66,9 @@ def up(state_dir: Path, ports: StackPorts, say: Callable[[str], None] = print) -
             "chdb host": ports.chdb_host,
         }
     )
+    # tansu keeps topics in memory: a new broker has empty changelogs, and tables
+    # kept on disk from the last one would claim offsets it never had.
+    shutil.rmtree(state_dir / "tables", ignore_errors=True)
     started: list[Component] = []
     try:
         for name, start in (

@@ -20,17 +20,38 @@ import faust
 
 from cohortstream.streams.app import app, settings
 from cohortstream.tables.keys import partition_for
+from cohortstream.tables.rocksdb_store import KeyPartitionedStore, rocksdb_options
 
 # Text keys (the producers' key bytes), JSON values.
 _SCHEMA: faust.Schema = faust.Schema(key_serializer="text", value_serializer="orjson")
 
 
-class KeyPartitionedTable(faust.Table):  # type: ignore[misc]
+class _StoredByKeyPartition(faust.Table):  # type: ignore[misc]
+    """RocksDB tables file keys by their own partition (see rocksdb_store)."""
+
+    def _new_store_by_url(self, url: Any) -> Any:
+        if str(url).startswith("rocksdb:"):
+            return KeyPartitionedStore(
+                url,
+                self.app,
+                self,
+                table_name=self.name,
+                key_type=self.key_type,
+                key_serializer=self.key_serializer,
+                value_serializer=self.value_serializer,
+                value_type=self.value_type,
+                loop=self.loop,
+                options=dict(rocksdb_options(settings)),
+            )
+        return super()._new_store_by_url(url)
+
+
+class KeyPartitionedTable(_StoredByKeyPartition):
     def partition_for_key(self, key: Any) -> int:
         return partition_for(key, self.partitions or settings.topic_partitions)
 
 
-class PartitionSlotTable(faust.Table):  # type: ignore[misc]
+class PartitionSlotTable(_StoredByKeyPartition):
     """One key per partition, ``partition:{n}``, kept in partition n of the changelog:
     state about a partition as a whole, recovered with that partition."""
 

@@ -84,14 +84,19 @@ class Workers:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.web_ports: list[int] = []
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, tables_of: int | None = None) -> subprocess.Popen[bytes]:
+        """A new worker; ``tables_of``: reuse that earlier worker's table directory
+        (a restart on the same disk) instead of starting from the changelogs."""
         self.web_ports.append(free_port())
+        index = len(self.processes) if tables_of is None else tables_of
         env = {
             **os.environ,
             "COHORTSTREAM_STATE_DIR": str(self.settings.state_dir),
             "WEB_PORT": str(self.web_ports[-1]),
             "SINK_FLUSH_SECONDS": "1",
             "HEARTBEAT_FILE": str(self.heartbeat_file(len(self.processes))),
+            "TABLE_STORE": "rocksdb",
+            "TABLE_DATA_DIR": str(self.log_dir / f"tables-{index}"),
         }
         log = self.log_dir / f"worker-{len(self.processes)}.log"
         process = subprocess.Popen(
@@ -106,6 +111,11 @@ class Workers:
 
     def heartbeat_file(self, index: int) -> Path:
         return self.log_dir / f"worker-{index}.heartbeat"
+
+    def terminate(self, process: subprocess.Popen[bytes], timeout_s: float) -> int:
+        """SIGTERM; the exit status, or an error if it took longer than ``timeout_s``."""
+        process.send_signal(signal.SIGTERM)
+        return process.wait(timeout=timeout_s)
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
         process.send_signal(signal.SIGKILL)

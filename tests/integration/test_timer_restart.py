@@ -56,7 +56,8 @@ async def _timer_survives(stack, workers, warehouse, tmp_path):
     assert (entered["kind"], entered["source"]) == ("entered", "event")
     await asyncio.sleep(2)  # the table write of that step reaches its changelog
     workers.kill(first)  # the timer (due in ~18 s) dies with its worker ...
-    workers.start()  # ... and the next worker must fire it from the recovered table
+    # ... and the next worker, on the same disk, must fire it from its recovered table
+    workers.start(tables_of=0)
     rows = await wait_for_transitions(warehouse, 2, workers, timeout_s=180)
     left = rows[1]
     assert (left["kind"], left["source"], left["entry_count"]) == ("left", "timer", 1)
