@@ -215,3 +215,21 @@ def static_progress(
         )
         matching += outcome.matches
     return total, matching
+
+
+def next_change_of(person: PersonState, definition: CohortDefinition, now: int) -> int | None:
+    """When the cohort's criteria may next flip for the person with no new event
+    (a window edge, an absence coming due); None when only an event can flip them.
+    Dwell limits are not included: they show in the person's ``next_check``."""
+    memberships = {
+        cohort: Membership.from_json(stored).member
+        for cohort, stored in person.get("cohorts", {}).items()
+    }
+    outcome = evaluate(
+        definition.criteria,
+        now=now,
+        properties=person["properties"],
+        counters=person.get("counters", {}),
+        memberships=memberships,
+    )
+    return outcome.next_change if outcome.next_change and outcome.next_change > now else None

@@ -280,7 +280,7 @@ class StaticCohortProgress(View):
             total, matching = _local_progress(definition, now)
             return self.json({"total": total, "still_matching": matching})
         total = matching = 0
-        for worker in _workers():
+        for worker in workers():
             if is_me(worker):
                 counted = _local_progress(definition, now)
             else:
@@ -316,7 +316,7 @@ def _local_progress(definition: CohortDefinition, now: int) -> tuple[int, int]:
     return static_progress(held, definition, now)
 
 
-def _workers() -> list[str]:
+def workers() -> list[str]:
     hosts = {str(host) for host in app.router.external_topics_metadata()}
     hosts.add(str(app.conf.canonical_url))
     return sorted(hosts)

@@ -97,6 +97,15 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
     [entered] = await wait_for_rows(warehouse, project_id, 1, 30, workers)
     joined_after = time.time() - sent
     async with aiohttp.ClientSession() as session:
+        # The leave is a timer: pending, with the moment the window lets go.
+        timers_url = f"{web}/timers?project_id={project_id}&cohort_id=buyers-{project_id}"
+        async with session.get(timers_url) as response:
+            assert response.status == 200
+            timers = (await response.json())["timers"]
+        assert len(timers) == 1, timers
+        assert 0 < timers[0]["cohort_next_change"] - entered["at"] <= 6, (timers, entered)
+        async with session.get(f"{web}/timers?cohort_id=x") as response:
+            assert response.status == 400
         async with session.get(f"{web}/persons/{project_id}/buyer/cohorts") as response:
             assert response.status == 200
             body = await response.json()
@@ -159,6 +168,9 @@ async def exercise_operations(session, web, project_id, workers):
         partitions = await response.json()
     assert set(partitions["lag"]["events"]) <= {str(p) for p in partitions["assigned"]["events"]}
     assert partitions["lag"]["events"], partitions
+    async with session.get(f"{web}/openapi.json") as response:
+        described = await response.json()
+    assert described["openapi"].startswith("3.") and "/timers" in described["paths"]
     heartbeat = workers.heartbeat_file(0)
     assert time.time() - heartbeat.stat().st_mtime < 30
 
