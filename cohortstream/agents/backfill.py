@@ -76,7 +76,11 @@ async def run_pending_backfills() -> None:
             except LockHeld:
                 continue  # another worker has it
             except Exception:
-                log.exception("backfill of cohort %s failed; retrying later", definition.id)
+                log.exception(
+                    "backfill of cohort %s failed; retrying later",
+                    definition.id,
+                    extra={"project_id": definition.project_id, "cohort_id": definition.id},
+                )
     finally:
         await client.aclose()
 

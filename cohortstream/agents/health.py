@@ -59,7 +59,11 @@ async def check_progress() -> None:
     watch.observe(time.monotonic(), positions())
     stalls = watch.stalled(time.monotonic())
     if stalls and not app.in_recovery:
-        log.error("consumer stalled: %s", stalls)
+        log.error(
+            "consumer stalled: %s",
+            stalls,
+            extra={"partitions": [f"{stall.topic}/{stall.partition}" for stall in stalls]},
+        )
     if settings.heartbeat_file and healthy():
         await asyncio.to_thread(Path(settings.heartbeat_file).touch)
 

@@ -66,7 +66,11 @@ async def resolve_persons(output: IngestOutput) -> Outbox:
         try:
             resolve_event(identities, dict_of(event), cold, outbox, cohorts.registry)
         except Exception as exc:  # a bug: keep the event (with its default person) and go on
-            log.exception("person resolution failed for event %s", event["uuid"])
+            log.exception(
+                "person resolution failed for event %s",
+                event["uuid"],
+                extra={"project_id": event["project_id"], "distinct_id": event["distinct_id"]},
+            )
             event["warnings"] = [
                 *event["warnings"],
                 {"code": "person_resolution_failed", "detail": f"{type(exc).__name__}: {exc}"},

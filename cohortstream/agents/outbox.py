@@ -43,7 +43,11 @@ def apply_each(
         try:
             step(command, partial)
         except Exception as exc:
-            log.exception("command failed: %.200r", command)
+            log.exception(
+                "command failed: %.200r",
+                command,
+                extra={"project_id": command.get("project_id"), "op": command.get("op")},
+            )
             outbox.failed.append((command, f"{type(exc).__name__}: {exc}"))
             continue
         outbox.extend(partial)

@@ -1,6 +1,9 @@
-"""A worker killed with SIGKILL mid-stream loses nothing and duplicates nothing visible."""
+"""A worker killed with SIGKILL mid-stream, or stopped with SIGTERM under load, loses
+nothing and duplicates nothing visible."""
 
 from __future__ import annotations
+
+import uuid
 
 import orjson
 import pytest
@@ -16,9 +19,11 @@ pytestmark = pytest.mark.integration
 
 TOTAL = 40_000
 BACKLOG = 30_000
+AFTER_SIGTERM = 15_000
+SHUTDOWN_BOUND_S = 30 + 10  # SHUTDOWN_TIMEOUT_S, and the interpreter's own exit
 
 
-async def test_sigkill_mid_stream_then_restart_keeps_exactly_the_produced_uuids(
+async def test_sigkill_or_sigterm_mid_stream_then_restart_keeps_exactly_the_produced_uuids(
     own_stack, tmp_path
 ):
     # A stack of its own: on the shared one, after other tests' workers, the
@@ -52,16 +57,36 @@ async def _sigkill_then_restart(stack, workers, warehouse, project_id):
     workers.kill(first)
     landed = int((await warehouse.query_rows(count_sql))[0]["n"])
     assert landed < BACKLOG, "the backlog was done before the kill: nothing was mid-stream"
-    workers.start()
+    second = workers.start()
     await produce(events[BACKLOG:])
 
     uuid_sql = f"SELECT uniqExact(uuid) AS n FROM events WHERE project_id = {project_id}"
     await wait_for_count(warehouse, uuid_sql, TOTAL, timeout_s=300, workers=workers)
+    await _assert_stored_once(warehouse, project_id, events)
+
+    # SIGTERM under load: it finishes, flushes and commits what it took, exits 0 in
+    # time, and the next worker takes the rest from the committed offsets.
+    more = good_events(project_id, AFTER_SIGTERM, seed=project_id + 1000)
+    for event in more:  # derived uuids could repeat the first batch's (same stamps)
+        event["uuid"] = str(uuid.uuid4())
+    await produce(more)
+    await wait_for_count(warehouse, count_sql, TOTAL + 1, timeout_s=120, workers=workers)
+    status = workers.terminate(second, timeout_s=SHUTDOWN_BOUND_S)
+    assert status == 0, workers.logs()[-3000:]
+    landed = int((await warehouse.query_rows(uuid_sql))[0]["n"])
+    assert landed < TOTAL + AFTER_SIGTERM, "nothing was in flight at the SIGTERM"
+    workers.start()
+    everything = events + more
+    await wait_for_count(warehouse, uuid_sql, len(everything), timeout_s=300, workers=workers)
+    await _assert_stored_once(warehouse, project_id, everything)
+
+
+async def _assert_stored_once(warehouse, project_id, events):
     rows = await warehouse.query_rows(
         f"SELECT toString(uuid) AS uuid FROM events FINAL WHERE project_id = {project_id}"
     )
     stored = [row["uuid"] for row in rows]
-    assert len(stored) == TOTAL
+    assert len(stored) == len(events)
     expected_with_client_uuid = {e["uuid"] for e in events if "uuid" in e}
     assert expected_with_client_uuid <= set(stored)
-    assert len(set(stored)) == TOTAL
+    assert len(set(stored)) == len(events)
