@@ -32,6 +32,14 @@ async def rebuild_deadlines(sender: Any, *args: Any, signal: Any, **kwargs: Any)
     cohorts.forget_assignment()
 
 
+async def flush_all_sinks() -> None:
+    for sink in wiring.current.started_sinks():
+        await sink.flush()
+
+
+app.before_ack_wait.append(flush_all_sinks)  # see CohortstreamApp
+
+
 @app.on_before_shutdown.connect  # type: ignore[arg-type]
 async def close_sinks(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
     """Flush and disconnect, so a clean stop leaves nothing for the next owner to redo."""

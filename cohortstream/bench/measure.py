@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -115,10 +116,11 @@ async def measure_pipeline(
         return Result(name, len(messages), events, finished - started)
     finally:
         worker.terminate()
-        try:
-            await asyncio.wait_for(worker.wait(), timeout=30)
+        try:  # the worker bounds its own shutdown (SHUTDOWN_TIMEOUT_S)
+            await asyncio.wait_for(worker.wait(), timeout=settings.shutdown_timeout_s + 10)
         except TimeoutError:  # a stuck shutdown must not cost the measurement
-            worker.kill()
+            with contextlib.suppress(ProcessLookupError):
+                worker.kill()
             await worker.wait()
         log.close()
         await warehouse.close()

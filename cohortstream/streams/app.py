@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import faust
 
 from cohortstream.settings import Settings
@@ -19,7 +23,32 @@ ASSIGNMENTS_TOPIC = "assignments"  # one record per assignment, keyed by its ide
 settings = Settings.load()
 transport.fetch_max_wait_ms = settings.consumer_fetch_max_wait_ms
 
-app = faust.App(
+
+class CohortstreamApp(faust.App):  # type: ignore[misc]
+    """Faust's app with one shutdown hook.
+
+    On stop Faust halts its timers, then waits until every message an agent has
+    taken is acked. The sinks ack only when they write, and their flush timer
+    is gone by then, so without ``before_ack_wait`` (which writes them) that
+    wait never ends and SIGTERM hangs until the shutdown bound.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.before_ack_wait: list[Callable[[], Awaitable[None]]] = []
+
+    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
+        while True:
+            for hook in self.before_ack_wait:
+                await hook()
+            try:  # messages taken after the hooks ran need them again
+                await asyncio.wait_for(super()._consumer_wait_empty(consumer, logger), 1.0)
+                return
+            except TimeoutError:
+                continue
+
+
+app = CohortstreamApp(
     "cohortstream",
     broker=f"cohortstream://{settings.kafka_broker}",
     store=f"{settings.table_store}://",

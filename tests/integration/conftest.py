@@ -84,9 +84,12 @@ class Workers:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.web_ports: list[int] = []
 
-    def start(self, tables_of: int | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, tables_of: int | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         """A new worker; ``tables_of``: reuse that earlier worker's table directory
-        (a restart on the same disk) instead of starting from the changelogs."""
+        (a restart on the same disk) instead of starting from the changelogs;
+        ``env``: settings of its own."""
         self.web_ports.append(free_port())
         index = len(self.processes) if tables_of is None else tables_of
         env = {
@@ -97,6 +100,7 @@ class Workers:
             "HEARTBEAT_FILE": str(self.heartbeat_file(len(self.processes))),
             "TABLE_STORE": "rocksdb",
             "TABLE_DATA_DIR": str(self.log_dir / f"tables-{index}"),
+            **(env or {}),
         }
         log = self.log_dir / f"worker-{len(self.processes)}.log"
         process = subprocess.Popen(
