@@ -33,11 +33,27 @@ def rocksdb_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+PARTITION_CACHE_KEYS = 200_000
+
+
 class KeyPartitionedStore(Store):  # type: ignore[misc]
+    # Decoding a key and hashing it (murmur2 in pure Python) costs more than the
+    # RocksDB read itself; hot keys are looked up many times per batch.
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._partitions: dict[bytes, int] = {}
+
     def _partition_of(self, key: bytes) -> int:
+        cache = self._partitions
+        found = cache.get(key)
+        if found is not None:
+            return found
         partition = self.table.partition_for_key(self._decode_key(key))
         if partition is None:  # only cohortstream's tables use this store; they all say
             raise TypeError(f"table {self.table.name} does not partition by key")
+        if len(cache) >= PARTITION_CACHE_KEYS:
+            cache.clear()
+        cache[key] = int(partition)
         return int(partition)
 
     def _set(self, key: bytes, value: bytes | None) -> None:
