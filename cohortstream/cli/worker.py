@@ -51,15 +51,9 @@ def run_worker(loglevel: str) -> None:
 
     # Faust creates its data dir, not the directories above it.
     settings.worker_tables_dir.parent.mkdir(parents=True, exist_ok=True)
-    from cohortstream.web import (  # noqa: F401 - registers views
-        assignment,
-        cohorts,
-        openapi,
-        operations,
-        partitions,
-        persons,
-        timers,
-    )
+    from cohortstream.web import register_views
+
+    register_views()
 
     CohortstreamWorker.json_logs = settings.log_format == "json"
     CohortstreamWorker.shutdown_timeout_s = settings.shutdown_timeout_s

@@ -20,7 +20,7 @@ import faust
 
 from cohortstream.streams.app import app, settings
 from cohortstream.tables.keys import partition_for
-from cohortstream.tables.rocksdb_store import KeyPartitionedStore, rocksdb_options
+from cohortstream.tables.rocksdb_store import KeyPartitionedStore
 
 # Text keys (the producers' key bytes), JSON values.
 _SCHEMA: faust.Schema = faust.Schema(key_serializer="text", value_serializer="orjson")
@@ -31,18 +31,7 @@ class _StoredByKeyPartition(faust.Table):  # type: ignore[misc]
 
     def _new_store_by_url(self, url: Any) -> Any:
         if str(url).startswith("rocksdb:"):
-            return KeyPartitionedStore(
-                url,
-                self.app,
-                self,
-                table_name=self.name,
-                key_type=self.key_type,
-                key_serializer=self.key_serializer,
-                value_serializer=self.value_serializer,
-                value_type=self.value_type,
-                loop=self.loop,
-                options=dict(rocksdb_options(settings)),
-            )
+            return KeyPartitionedStore.for_table(self, url, settings)
         return super()._new_store_by_url(url)
 
 

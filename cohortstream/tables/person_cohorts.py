@@ -11,7 +11,7 @@ from typing import Any
 
 from cohortstream.cohorts.counters import merge_counters, record
 from cohortstream.cohorts.definition import CohortDefinition
-from cohortstream.cohorts.evaluate import evaluate
+from cohortstream.cohorts.evaluate import Outcome, evaluate
 from cohortstream.cohorts.membership import ENTERED, LEFT, Membership, step, transition
 from cohortstream.cohorts.registry import ProjectCohorts
 from cohortstream.tables.commands import Outbox
@@ -85,13 +85,7 @@ def evaluate_cohorts(
             # Frozen since its materialization: read as it stands.
             members[definition.id] = Membership.from_json(stored.get(definition.id)).member
             continue
-        outcome = evaluate(
-            definition.criteria,
-            now=now,
-            properties=person["properties"],
-            counters=person.get("counters", {}),
-            memberships=members,
-        )
+        outcome = _evaluate(definition, person, members, now)
         current = Membership.from_json(stored.get(definition.id))
         result = step(definition, person["id"], current, outcome.matches, now, source)
         members[definition.id] = result.membership.member
@@ -225,11 +219,17 @@ def next_change_of(person: PersonState, definition: CohortDefinition, now: int) 
         cohort: Membership.from_json(stored).member
         for cohort, stored in person.get("cohorts", {}).items()
     }
-    outcome = evaluate(
+    outcome = _evaluate(definition, person, memberships, now)
+    return outcome.next_change if outcome.next_change and outcome.next_change > now else None
+
+
+def _evaluate(
+    definition: CohortDefinition, person: PersonState, memberships: dict[str, bool], now: int
+) -> Outcome:
+    return evaluate(
         definition.criteria,
         now=now,
         properties=person["properties"],
         counters=person.get("counters", {}),
         memberships=memberships,
     )
-    return outcome.next_change if outcome.next_change and outcome.next_change > now else None

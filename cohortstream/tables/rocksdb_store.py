@@ -43,6 +43,21 @@ class KeyPartitionedStore(Store):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self._partitions: dict[bytes, int] = {}
 
+    @classmethod
+    def for_table(cls, table: Any, url: Any, settings: Settings) -> KeyPartitionedStore:
+        return cls(
+            url,
+            table.app,
+            table,
+            table_name=table.name,
+            key_type=table.key_type,
+            key_serializer=table.key_serializer,
+            value_serializer=table.value_serializer,
+            value_type=table.value_type,
+            loop=table.loop,
+            options=rocksdb_options(settings),
+        )
+
     def _partition_of(self, key: bytes) -> int:
         cache = self._partitions
         found = cache.get(key)

@@ -6,10 +6,9 @@ from types import SimpleNamespace
 import pytest
 
 from cohortstream.settings import Settings
-from cohortstream.streams.app import app
 from cohortstream.tables.faust_tables import activations, persons
 from cohortstream.tables.keys import partition_for
-from cohortstream.tables.rocksdb_store import KeyPartitionedStore, rocksdb_options
+from cohortstream.tables.rocksdb_store import KeyPartitionedStore
 
 
 @pytest.fixture()
@@ -20,17 +19,7 @@ def stores(tmp_path):
     opened = []
 
     def open_store(table):
-        store = in_tmp(
-            "rocksdb://",
-            app,
-            table,
-            table_name=table.name,
-            key_type=table.key_type,
-            key_serializer=table.key_serializer,
-            value_serializer=table.value_serializer,
-            value_type=table.value_type,
-            options=rocksdb_options(Settings()),
-        )
+        store = in_tmp.for_table(table, "rocksdb://", Settings())
         opened.append(store)
         return store
 

@@ -3,16 +3,10 @@
 from faust.web import View
 
 from cohortstream.streams.app import app
-from cohortstream.web import (  # noqa: F401 - registers the views, as the worker does
-    assignment,
-    cohorts,
-    openapi,
-    operations,
-    partitions,
-    persons,
-    timers,
-)
+from cohortstream.web import register_views
 from cohortstream.web.openapi import openapi_document
+
+register_views()  # as the worker does
 
 METHODS = ("get", "post", "put", "patch", "delete")
 
