@@ -13,6 +13,7 @@ from cohortstream.agents import cohorts
 from cohortstream.observability.metrics import REGISTRY, WorkerCollector
 from cohortstream.observability.progress import TP, Position, ProgressWatch
 from cohortstream.streams.app import app, settings
+from cohortstream.tables.rocksdb_store import KeyPartitionedStore
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,12 @@ def healthy() -> bool:
     return app.in_recovery or app.rebalancing or not watch.stalled(time.monotonic())
 
 
+_stalled_before = False
+
+
 @app.timer(HEALTH_CHECK_S)
 async def check_progress() -> None:
+    global _stalled_before
     watch.observe(time.monotonic(), positions())
     stalls = watch.stalled(time.monotonic())
     if stalls and not app.in_recovery:
@@ -64,14 +69,21 @@ async def check_progress() -> None:
             stalls,
             extra={"partitions": [f"{stall.topic}/{stall.partition}" for stall in stalls]},
         )
+        if not _stalled_before:  # where each agent is stuck, once per stall
+            log.error("agents at the stall:\n%s", app.agents.human_tracebacks())
+    _stalled_before = bool(stalls)
     if settings.heartbeat_file and healthy():
         await asyncio.to_thread(Path(settings.heartbeat_file).touch)
 
 
 def snapshot() -> dict[str, Any]:
     tables = {}
-    if app.conf.store.scheme == "memory":  # len() of a RocksDB table walks it: skipped
-        tables = {name: len(table) for name, table in app.tables.items()}
+    for name, table in app.tables.items():
+        store = table.data
+        if isinstance(store, KeyPartitionedStore):
+            tables[name] = store.estimated_keys()
+        elif app.conf.store.scheme == "memory":
+            tables[name] = len(table)
     return {
         "lag": watch.lag(),
         "tables": tables,

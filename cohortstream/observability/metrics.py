@@ -111,7 +111,7 @@ class WorkerCollector(Collector):
         yield lag
         tables = GaugeMetricFamily(
             "cohortstream_table_keys",
-            "Keys held by this worker, per table (active partitions)",
+            "Keys held by this worker, per table (RocksDB: its own estimate)",
             labels=["table"],
         )
         for name, size in sorted(snapshot.get("tables", {}).items()):

@@ -16,6 +16,10 @@ class ClickHouseServerWarehouse:
     off, as the local chdb host requires.
     """
 
+    # clickhouse-connect waits 300 s for an answer by default: a hung request would
+    # hold a sink (and its partitions' offsets) that long before the retries start.
+    REQUEST_TIMEOUT_S = 60
+
     def __init__(self, url: str, database: str, compress: bool | None = None) -> None:
         import clickhouse_connect
 
@@ -32,6 +36,7 @@ class ClickHouseServerWarehouse:
                 password=parsed.password or "",
                 secure=parsed.scheme == "https",
                 compress=compress,
+                send_receive_timeout=self.REQUEST_TIMEOUT_S,
                 **extra,
             )
 

@@ -41,6 +41,7 @@ def test_keys_live_in_the_partition_their_changelog_record_goes_to(stores):
         others = [p for p in store._dbs if p != partition_for(key, partitions)]
         assert all(store._dbs[p].get(store._encode_key(key)) is None for p in others)
     assert len({partition_for(key, partitions) for key in keys}) > 1
+    assert store.estimated_keys() == len(keys)  # what /metrics reports
     del store[keys[0]]
     assert keys[0] not in store and keys[1] in store
 
