@@ -1,5 +1,6 @@
 """In-process tests keep Faust tables in memory (agent.test_context()); the workers
-the integration tests start get the production default, RocksDB, explicitly."""
+the integration tests start say which store they use (RocksDB in the timer
+restart test, which restarts on the same disk)."""
 
 import os
 

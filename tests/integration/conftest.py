@@ -98,7 +98,7 @@ class Workers:
             "WEB_PORT": str(self.web_ports[-1]),
             "SINK_FLUSH_SECONDS": "1",
             "HEARTBEAT_FILE": str(self.heartbeat_file(len(self.processes))),
-            "TABLE_STORE": "rocksdb",
+            "TABLE_STORE": "memory",
             "TABLE_DATA_DIR": str(self.log_dir / f"tables-{index}"),
             **(env or {}),
         }

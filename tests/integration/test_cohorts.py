@@ -160,7 +160,7 @@ async def exercise_operations(session, web, project_id, workers):
     assert samples[("cohortstream_cohort_transitions_total", entered)] >= 1
     assert samples[("cohortstream_sink_batch_items_count", (("sink", "events sink"),))] >= 1
     assert any(name == "cohortstream_consumer_lag" for name, _ in samples)
-    assert samples[("cohortstream_table_keys", (("table", "persons"),))] >= 1  # RocksDB
+    assert samples[("cohortstream_table_keys", (("table", "persons"),))] >= 1
     async with session.get(f"{web}/health") as response:
         assert (response.status, (await response.json())["status"]) == (200, "ok")
     async with session.get(f"{web}/ready") as response:

@@ -45,7 +45,7 @@ async def _timer_survives(stack, workers, warehouse, tmp_path):
     path.write_text(json.dumps(definition))
     assert run_cli(stack, "cohorts", "apply", str(path)).returncode == 0
     await ensure_topics(stack)
-    first = workers.start()
+    first = workers.start(env={"TABLE_STORE": "rocksdb"})
     async with aiohttp.ClientSession() as session:
         web = f"http://127.0.0.1:{workers.web_ports[0]}"
         await wait_until_live(session, web, 1, definition["id"], workers, timeout_s=120)
@@ -57,7 +57,7 @@ async def _timer_survives(stack, workers, warehouse, tmp_path):
     await asyncio.sleep(2)  # the table write of that step reaches its changelog
     workers.kill(first)  # the timer (due in ~18 s) dies with its worker ...
     # ... and the next worker, on the same disk, must fire it from its recovered table
-    workers.start(tables_of=0)
+    workers.start(tables_of=0, env={"TABLE_STORE": "rocksdb"})
     rows = await wait_for_transitions(warehouse, 2, workers, timeout_s=180)
     left = rows[1]
     assert (left["kind"], left["source"], left["entry_count"]) == ("left", "timer", 1)
