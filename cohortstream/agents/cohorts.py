@@ -113,9 +113,8 @@ async def fire_due_deadlines() -> None:
     now = time.time()
     due = deadlines.pop_due(now)
     TIMERS_FIRED.inc(len(due))
-    for _, at in due:
-        TIMER_LATENESS.observe(max(0.0, now - at))
     for key, at in due:
+        TIMER_LATENESS.observe(max(0.0, now - at))
         project_id, person_id = key.split(":", 1)
         by_partition.setdefault(partition_for(key, partitions), []).append(
             {"op": "tick", "project_id": int(project_id), "person_id": person_id, "at": at}

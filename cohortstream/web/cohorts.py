@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -277,19 +278,16 @@ class StaticCohortProgress(View):
             return self.json({"error": f"cohort {cohort!r} is not static"}, status=409)
         now = int(time.time())
         if request.query.get("scope") == "local":
-            total, matching = _local_progress(definition, now)
-            return self.json({"total": total, "still_matching": matching})
-        total = matching = 0
-        for worker in workers():
-            if is_me(worker):
-                counted = _local_progress(definition, now)
-            else:
-                body, status = await fetch_json(worker, f"{request.url.path}?scope=local")
-                if status != 200:
-                    error = {"error": f"{worker} answered {status}: {body}"}
-                    return self.json(error, status=502)
-                counted = (body["total"], body["still_matching"])
-            total, matching = total + counted[0], matching + counted[1]
+            return self.json(_local_progress(definition, now))
+        try:
+            answers = await ask_every_worker(
+                f"{request.url.path}?scope=local",
+                lambda: _local_progress(definition, now),
+            )
+        except WorkerUnavailable as exc:
+            return self.json({"error": str(exc)}, status=502)
+        total = sum(answer["total"] for answer in answers)
+        matching = sum(answer["still_matching"] for answer in answers)
         return self.json(
             {
                 "cohort_id": cohort,
@@ -302,7 +300,7 @@ class StaticCohortProgress(View):
         )
 
 
-def _local_progress(definition: CohortDefinition, now: int) -> tuple[int, int]:
+def _local_progress(definition: CohortDefinition, now: int) -> dict[str, int]:
     mine = {
         tp.partition
         for tp in app.consumer.assignment()
@@ -313,10 +311,32 @@ def _local_progress(definition: CohortDefinition, now: int) -> tuple[int, int]:
         for key, state in persons.items()
         if partition_for(key, settings.topic_partitions) in mine
     )
-    return static_progress(held, definition, now)
+    total, matching = static_progress(held, definition, now)
+    return {"total": total, "still_matching": matching}
 
 
 def workers() -> list[str]:
     hosts = {str(host) for host in app.router.external_topics_metadata()}
     hosts.add(str(app.conf.canonical_url))
     return sorted(hosts)
+
+
+class WorkerUnavailable(Exception):
+    """A worker asked for its share did not answer 200."""
+
+
+async def ask_every_worker(
+    local_path: str, answer_here: Callable[[], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every worker's answer for what it holds: this worker's computed here, the
+    others' fetched from ``local_path`` (a ``scope=local`` URL)."""
+    answers = []
+    for worker in workers():
+        if is_me(worker):
+            answers.append(answer_here())
+            continue
+        body, status = await fetch_json(worker, local_path)
+        if status != 200:
+            raise WorkerUnavailable(f"{worker} answered {status}: {body}")
+        answers.append(body)
+    return answers

@@ -16,9 +16,14 @@ from cohortstream.agents import cohorts
 from cohortstream.streams.app import app
 from cohortstream.tables.faust_tables import persons
 from cohortstream.tables.person_cohorts import next_change_of
-from cohortstream.web.cohorts import BadRequest, error_response, parse_cohort_id, parse_project
-from cohortstream.web.cohorts import workers as all_workers
-from cohortstream.web.persons import fetch_json, is_me
+from cohortstream.web.cohorts import (
+    BadRequest,
+    WorkerUnavailable,
+    ask_every_worker,
+    error_response,
+    parse_cohort_id,
+    parse_project,
+)
 
 MAX_LIMIT = 1000
 
@@ -33,19 +38,15 @@ class Timers(View):
         now = int(time.time())
         if request.query.get("scope") == "local":
             return self.json(_local(wanted, now))
-        found: list[dict[str, Any]] = []
-        pending = 0
-        for worker in all_workers():
-            if is_me(worker):
-                body = _local(wanted, now)
-            else:
-                body, status = await fetch_json(
-                    worker, f"{request.url.path}?{request.url.query_string}&scope=local"
-                )
-                if status != 200:
-                    return self.json({"error": f"{worker} answered {status}: {body}"}, status=502)
-            pending += body["pending"]
-            found.extend(body["timers"])
+        try:
+            answers = await ask_every_worker(
+                f"{request.url.path}?{request.url.query_string}&scope=local",
+                lambda: _local(wanted, now),
+            )
+        except WorkerUnavailable as exc:
+            return self.json({"error": str(exc)}, status=502)
+        pending = sum(answer["pending"] for answer in answers)
+        found = [timer for answer in answers for timer in answer["timers"]]
         found.sort(key=lambda timer: timer["due_at"])
         return self.json({"pending": pending, "timers": found[: wanted["limit"]], "now": now})
 
