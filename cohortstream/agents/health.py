@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cohortstream.agents import cohorts
+from cohortstream.observability.consumer_state import partition_state
 from cohortstream.observability.metrics import REGISTRY, WorkerCollector
 from cohortstream.observability.progress import TP, Position, ProgressWatch
 from cohortstream.streams.app import app, settings
@@ -71,6 +72,10 @@ async def check_progress() -> None:
         )
         if not _stalled_before:  # where each agent is stuck, once per stall
             log.error("agents at the stall:\n%s", app.agents.human_tracebacks())
+            log.error(
+                "consumer at the stall: %s",
+                partition_state(app, {stall.topic for stall in stalls}),
+            )
     _stalled_before = bool(stalls)
     if settings.heartbeat_file and healthy():
         await asyncio.to_thread(Path(settings.heartbeat_file).touch)
