@@ -54,11 +54,10 @@ class Settings:
     # Workers keeping warm copies of other workers' table partitions: faster failover,
     # but with the memory store each copy costs as much memory as the original.
     table_standby_replicas: int = 0
-    # Where tables live: "memory" (rebuilt from the changelog at start) or "rocksdb"
-    # (on disk under the worker's data dir, recovered from there and the changelog's
-    # tail). Memory stays the default until the stalls seen with RocksDB are explained
-    # (README, Known limits).
-    table_store: str = "memory"
+    # Where tables live: "rocksdb" (on disk under the worker's data dir, recovered
+    # from there and the changelog's tail) or "memory" (rebuilt from the changelog
+    # at every start; the unit tests and most integration tests use it).
+    table_store: str = "rocksdb"
     # A worker's own directory for RocksDB tables; empty: <state dir>/tables/<host>-<web port>.
     table_data_dir: str = ""
     # Per partition of each table (5 tables x the partitions a worker holds).

@@ -76,11 +76,16 @@ def run_cli(settings: Settings, *args: str, timeout: float = 60) -> subprocess.C
 
 
 class Workers:
-    """Starts `cohortstream worker` processes and stops them after the test."""
+    """Starts `cohortstream worker` processes and stops them after the test.
 
-    def __init__(self, settings: Settings, log_dir: Path) -> None:
+    ``table_store``: memory (quick to start) unless a test is about what a
+    worker keeps on disk across restarts and rebalances (RocksDB, the default
+    outside tests)."""
+
+    def __init__(self, settings: Settings, log_dir: Path, table_store: str = "memory") -> None:
         self.settings = settings
         self.log_dir = log_dir
+        self.table_store = table_store
         self.processes: list[subprocess.Popen[bytes]] = []
         self.web_ports: list[int] = []
 
@@ -98,7 +103,7 @@ class Workers:
             "WEB_PORT": str(self.web_ports[-1]),
             "SINK_FLUSH_SECONDS": "1",
             "HEARTBEAT_FILE": str(self.heartbeat_file(len(self.processes))),
-            "TABLE_STORE": "memory",
+            "TABLE_STORE": self.table_store,
             "TABLE_DATA_DIR": str(self.log_dir / f"tables-{index}"),
             **(env or {}),
         }

@@ -24,7 +24,7 @@ BULK = 150  # above the synchronous limit: a background job
 
 async def test_a_worker_killed_mid_stream_assigns_nobody_twice(own_stack, tmp_path):
     stack, _ = own_stack
-    workers = Workers(stack, tmp_path)
+    workers = Workers(stack, tmp_path, table_store="rocksdb")
     try:
         await _killed_mid_stream(stack, workers, tmp_path)
         await _bulk_job_in_the_background(stack, workers)

@@ -31,7 +31,7 @@ async def test_sigkill_or_sigterm_mid_stream_then_restart_keeps_exactly_the_prod
     # restarted worker once stopped short (38,125 of 40,000) - see README, Known limits.
     stack, _ = own_stack
     project_id = 1
-    workers = Workers(stack, tmp_path)
+    workers = Workers(stack, tmp_path, table_store="rocksdb")
     warehouse = open_warehouse(stack)
     try:
         await _sigkill_then_restart(stack, workers, warehouse, project_id)

@@ -43,7 +43,7 @@ def workload(project_id: int) -> list[dict]:
 
 async def test_a_worker_joins_and_another_leaves_without_loss_or_duplicates(own_stack, tmp_path):
     stack, _ = own_stack
-    workers = Workers(stack, tmp_path)
+    workers = Workers(stack, tmp_path, table_store="rocksdb")
     warehouse = open_warehouse(stack)
     try:
         await _join_then_leave(stack, workers, warehouse, tmp_path)

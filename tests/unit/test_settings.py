@@ -82,3 +82,13 @@ def test_booleans_parse_from_text(tmp_path):
     for text, value in (("false", False), ("0", False), ("off", False), ("TRUE", True)):
         loaded = Settings.load({**base, "REQUIRE_REGISTERED_PROJECT": text})
         assert loaded.require_registered_project is value
+
+
+def test_tables_default_to_rocksdb_and_the_store_and_log_format_are_checked(tmp_path):
+    base = {"COHORTSTREAM_STATE_DIR": str(tmp_path)}
+    assert Settings.load(base).table_store == "rocksdb"
+    assert Settings.load({**base, "TABLE_STORE": "memory"}).table_store == "memory"
+    with pytest.raises(SettingsError, match="TABLE_STORE='redis'"):
+        Settings.load({**base, "TABLE_STORE": "redis"})
+    with pytest.raises(SettingsError, match="LOG_FORMAT='xml'"):
+        Settings.load({**base, "LOG_FORMAT": "xml"})
