@@ -11,14 +11,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from cohortstream.bench.naive_table import INSERT_ROWS, NAIVE_TABLE
 from cohortstream.cli.producer import EventProducer
 from cohortstream.localstack.processes import free_port
 from cohortstream.settings import Settings
 from cohortstream.sinks.connect import open_warehouse
-from cohortstream.sinks.warehouse import Warehouse
+from cohortstream.sinks.warehouse import Warehouse, WarehouseError
 from cohortstream.streams.admin import ensure_topics
 
 
@@ -28,6 +30,7 @@ class Result:
     messages: int
     events: int
     seconds: float
+    peak_rss_mb: tuple[float, ...] = ()  # per worker process (VmHWM)
 
     @property
     def events_per_s(self) -> float:
@@ -78,31 +81,22 @@ async def measure_pipeline(
     events: int,
     project_id: int,
     log_dir: Path,
+    workers: int = 1,
     timeout_s: float = 600.0,
 ) -> Result:
-    """One warmed-up worker; timed from the first produce to the last row visible.
+    """Warmed-up workers; timed from the first produce to the last row visible.
 
-    A warm-up event is sent first and awaited in ClickHouse, so the
-    consumer-group join and the sink's start-up are outside the timing.
+    A warm-up event is sent once every worker is ready and awaited in
+    ClickHouse, so the consumer-group join and the sinks' start-up are outside
+    the timing.
     """
-    env = {
-        **os.environ,
-        "COHORTSTREAM_STATE_DIR": str(settings.state_dir),
-        "WEB_PORT": str(free_port()),
-        "SINK_FLUSH_SECONDS": "1",
-    }
-    log = (log_dir / f"bench-worker-{project_id}.log").open("wb")
-    worker = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cohortstream.cli.main",
-        "worker",
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
+    processes = [
+        await start_worker(settings, log_dir / f"bench-worker-{project_id}-{n}.log")
+        for n in range(workers)
+    ]
     warehouse = open_warehouse(settings)
     try:
+        await wait_ready([port for _, port in processes], timeout_s)
         warm_up = {"event": "bench_warm_up", "distinct_id": "bench", "project_id": project_id}
         await produce(
             settings,
@@ -113,17 +107,128 @@ async def measure_pipeline(
         started = time.perf_counter()
         await produce(settings, settings.events_topic, messages)
         finished = await _wait_for_rows(warehouse, project_id, events + 1, timeout_s)
-        return Result(name, len(messages), events, finished - started)
+        rss = tuple(peak_rss_mb(process.pid) for process, _ in processes)
+        return Result(name, len(messages), events, finished - started, rss)
     finally:
-        worker.terminate()
-        try:  # the worker bounds its own shutdown (SHUTDOWN_TIMEOUT_S)
-            await asyncio.wait_for(worker.wait(), timeout=settings.shutdown_timeout_s + 10)
-        except TimeoutError:  # a stuck shutdown must not cost the measurement
-            with contextlib.suppress(ProcessLookupError):
-                worker.kill()
-            await worker.wait()
-        log.close()
+        for process, _ in processes:
+            await stop_worker(process, settings.shutdown_timeout_s)
         await warehouse.close()
+
+
+async def start_worker(
+    settings: Settings, log_path: Path, module: str = "cohortstream.cli.main", **env: str
+) -> tuple[asyncio.subprocess.Process, int]:
+    port = free_port()
+    environment = {
+        **os.environ,
+        "COHORTSTREAM_STATE_DIR": str(settings.state_dir),
+        "WEB_PORT": str(port),
+        "SINK_FLUSH_SECONDS": "1",
+        **env,
+    }
+    arguments = ["worker"] if module == "cohortstream.cli.main" else []
+    with log_path.open("wb") as log:  # the child keeps its own descriptor
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            module,
+            *arguments,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=environment,
+        )
+    return process, port
+
+
+async def stop_worker(process: asyncio.subprocess.Process, shutdown_timeout_s: float) -> None:
+    if process.returncode is not None:
+        return
+    process.terminate()
+    try:  # the worker bounds its own shutdown (SHUTDOWN_TIMEOUT_S)
+        await asyncio.wait_for(process.wait(), timeout=shutdown_timeout_s + 10)
+    except TimeoutError:  # a stuck shutdown must not cost the measurement
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+
+
+async def wait_ready(ports: list[int], timeout_s: float) -> None:
+    """Every worker answers /ready twice in a row, a second apart (no rebalance pending)."""
+    deadline = time.monotonic() + timeout_s
+    in_a_row = 0
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            statuses = []
+            for port in ports:
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/ready") as response:
+                        statuses.append(response.status)
+                except aiohttp.ClientError:
+                    statuses.append(0)
+            in_a_row = in_a_row + 1 if all(status == 200 for status in statuses) else 0
+            if in_a_row >= 2:
+                return
+            await asyncio.sleep(1.0)
+    raise RuntimeError(f"workers on ports {ports} not ready in {timeout_s}s")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set (Linux VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def measure_naive(
+    settings: Settings, scenario: str, messages: Messages, events: int, log_dir: Path
+) -> Result:
+    """The textbook Faust agent (bench/naive.py) on its own topic: 1,000 warm-up
+    events (one insert) first, then timed from the first produce to the last
+    whole insert of 1,000 rows visible."""
+    topic = f"bench_naive_{scenario}"
+    await ensure_topics(settings, [topic])
+    process, _ = await start_worker(
+        settings,
+        log_dir / f"bench-naive-{scenario}.log",
+        module="cohortstream.bench.naive",
+        BENCH_TOPIC=topic,
+    )
+    warehouse = open_warehouse(settings)
+    counted = events // INSERT_ROWS * INSERT_ROWS
+    try:
+        # One table for every scenario's naive run: start each from empty.
+        await warehouse.execute(f"TRUNCATE TABLE IF EXISTS {NAIVE_TABLE}")
+        warm_up: Messages = [
+            (orjson.dumps({"event": "warm_up", "distinct_id": f"w{n}", "project_id": 0}), None)
+            for n in range(INSERT_ROWS)
+        ]
+        await produce(settings, topic, warm_up)
+        await _wait_for_naive_rows(warehouse, INSERT_ROWS, 600.0)
+        started = time.perf_counter()
+        await produce(settings, topic, messages)
+        finished = await _wait_for_naive_rows(warehouse, INSERT_ROWS + counted, 1200.0)
+        rss = (peak_rss_mb(process.pid),)
+        return Result(
+            f"naive Faust agent ({scenario})", len(messages), counted, finished - started, rss
+        )
+    finally:
+        await stop_worker(process, settings.shutdown_timeout_s)
+        await warehouse.close()
+
+
+async def _wait_for_naive_rows(warehouse: Warehouse, rows: int, timeout_s: float) -> float:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            rows_now = await warehouse.query_rows(f"SELECT count() AS n FROM {NAIVE_TABLE}")  # noqa: S608
+            found = int(rows_now[0]["n"])
+        except WarehouseError:  # the agent creates its table when it starts
+            found = 0
+        if found >= rows:
+            return time.perf_counter()
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{rows} naive rows not in ClickHouse in {timeout_s}s")
 
 
 async def _wait_for_rows(

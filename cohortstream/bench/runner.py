@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import platform
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
 
-from cohortstream.bench.measure import Result, measure_ceiling, measure_pipeline, prepare, produce
+from cohortstream.bench.cohorts import bench_cohorts
+from cohortstream.bench.latency import measure_latency
+from cohortstream.bench.measure import (
+    Result,
+    measure_ceiling,
+    measure_naive,
+    measure_pipeline,
+    prepare,
+    produce,
+)
 from cohortstream.bench.workload import event_count, workload
+from cohortstream.cli.cohorts import apply_file
 from cohortstream.cli.tables import render_table
 from cohortstream.localstack.processes import free_port
 from cohortstream.localstack.stack import StackPorts, down, up
@@ -30,41 +42,116 @@ def run_bench(users: int, seed: int, scenarios: list[str], results_dir: Path) ->
         click.echo(f"starting a fresh local stack in {state_dir} ...")
         up(state_dir, ports, say=lambda _: None)
         try:
-            results = asyncio.run(_run(Settings.load_for(state_dir), users, seed, scenarios))
+            results, latency = asyncio.run(
+                _run(Settings.load_for(state_dir), users, seed, scenarios)
+            )
         finally:
             down(state_dir, say=lambda _: None)
-    _report(results, users, seed, results_dir)
+    _report(results, latency, users, seed, results_dir)
     return results
 
 
-async def _run(settings: Settings, users: int, seed: int, scenarios: list[str]) -> list[Result]:
+def _projects(scenario_index: int) -> tuple[int, int]:
+    """The 1-worker and 2-worker projects of a scenario: row counts are per project."""
+    return 10 * scenario_index + 1, 10 * scenario_index + 2
+
+
+LATENCY_PROJECT = 90
+LATENCY_SECONDS = 15.0
+
+
+async def _run(
+    settings: Settings, users: int, seed: int, scenarios: list[str]
+) -> tuple[list[Result], dict[str, Any] | None]:
     await prepare(settings)
-    await register_projects(
-        settings.database_url,
-        {project_id: f"bench {scenario}" for project_id, scenario in enumerate(scenarios, 1)},
+    projects = {LATENCY_PROJECT: "bench latency"}
+    for index, scenario in enumerate(scenarios, 1):
+        one, two = _projects(index)
+        projects |= {one: f"bench {scenario} 1 worker", two: f"bench {scenario} 2 workers"}
+    await register_projects(settings.database_url, projects)
+    # Cohorts first, so each is live (backfilled from an empty history) before timing.
+    throughput_projects = [p for p in projects if p != LATENCY_PROJECT]
+    await apply_file(
+        settings.database_url, [c for p in throughput_projects for c in bench_cohorts(p)]
     )
     results: list[Result] = []
-    for project_id, scenario in enumerate(scenarios, start=1):
-        messages = workload(users, seed, SCENARIOS[scenario], project_id)
+    for index, scenario in enumerate(scenarios, start=1):
+        batched = SCENARIOS[scenario]
+        one, two = _projects(index)
+        messages = workload(users, seed, batched, one)
         events = event_count(messages)
         click.echo(f"{scenario}: {len(messages)} messages, {events} events")
         ceiling_topic = f"bench_ceiling_{scenario}"
         await produce(settings, ceiling_topic, messages)
-        results.append(await measure_ceiling(settings, ceiling_topic, len(messages), events))
+        ceiling = await measure_ceiling(settings, ceiling_topic, len(messages), events)
+        results.append(replace(ceiling, name=f"{ceiling.name} ({scenario})"))
+        click.echo(f"  {results[-1].name}: {results[-1].events_per_s:,.0f} events/s")
         results.append(
-            await measure_pipeline(
-                settings,
-                f"cohortstream 1 worker ({scenario})",
-                messages,
-                events,
-                project_id,
-                settings.state_dir,
-            )
+            await measure_naive(settings, scenario, messages, events, settings.state_dir)
         )
-    return results
+        click.echo(f"  {results[-1].name}: {results[-1].events_per_s:,.0f} events/s")
+        for workers, project_id in ((1, one), (2, two)):
+            run_messages = messages if project_id == one else workload(users, seed, batched, two)
+            results.append(
+                await measure_pipeline(
+                    settings,
+                    f"cohortstream {workers} worker{'s' if workers > 1 else ''} ({scenario})",
+                    run_messages,
+                    events,
+                    project_id,
+                    settings.state_dir,
+                    workers=workers,
+                )
+            )
+            click.echo(f"  {results[-1].name}: {results[-1].events_per_s:,.0f} events/s")
+    singles = [r for r in results if r.name == "cohortstream 1 worker (singles)"]
+    latency = None
+    if singles:
+        rate = max(1.0, singles[0].events_per_s / 2)  # 50 % of the measured peak
+        click.echo(f"latency at {rate:,.0f} events/s for {LATENCY_SECONDS:.0f} s ...")
+        latency = await measure_latency(
+            settings, LATENCY_PROJECT, rate, LATENCY_SECONDS, settings.state_dir
+        )
+    return results, latency
 
 
-def _report(results: list[Result], users: int, seed: int, results_dir: Path) -> None:
+def _by_name(results: list[Result]) -> dict[str, Result]:
+    return {r.name: r for r in results}
+
+
+def ratios(results: list[Result], scenarios: list[str]) -> list[dict[str, str]]:
+    """Per scenario: cohortstream 1 worker / naive, / ceiling, and 2 workers / 1."""
+    found = _by_name(results)
+    rows = []
+    for scenario in scenarios:
+        one = found.get(f"cohortstream 1 worker ({scenario})")
+        two = found.get(f"cohortstream 2 workers ({scenario})")
+        naive = found.get(f"naive Faust agent ({scenario})")
+        ceiling = found.get(f"ceiling: raw aiokafka + orjson ({scenario})")
+
+        def ratio(a: Result | None, b: Result | None) -> str:
+            if a is None or b is None or not b.events_per_s:
+                return "-"
+            return f"{a.events_per_s / b.events_per_s:.2f}x"
+
+        rows.append(
+            {
+                "scenario": scenario,
+                "1 worker / naive": ratio(one, naive),
+                "1 worker / ceiling": ratio(one, ceiling),
+                "2 workers / 1 worker": ratio(two, one),
+            }
+        )
+    return rows
+
+
+def _report(
+    results: list[Result],
+    latency: dict[str, Any] | None,
+    users: int,
+    seed: int,
+    results_dir: Path,
+) -> None:
     rows = [
         {
             "measurement": r.name,
@@ -72,13 +159,36 @@ def _report(results: list[Result], users: int, seed: int, results_dir: Path) -> 
             "events/s": f"{r.events_per_s:,.0f}",
             "events": r.events,
             "seconds": f"{r.seconds:.2f}",
+            "peak RSS MB": " / ".join(f"{mb:,.0f}" for mb in r.peak_rss_mb) or "-",
         }
         for r in results
     ]
     click.echo("\n" + render_table(rows))
-    for ceiling, pipeline in zip(results[::2], results[1::2], strict=True):
-        ratio = pipeline.events_per_s / ceiling.events_per_s if ceiling.events_per_s else 0
-        click.echo(f"{pipeline.name} / ceiling (events/s): {ratio:.1%}")
+    scenarios = sorted({r.name[r.name.index("(") + 1 : -1] for r in results if "(" in r.name})
+    click.echo("\n" + render_table(ratios(results, scenarios)))
+    if latency:
+        click.echo(
+            f"\nlatency, ms, at {latency['rate_per_s']:,.0f} events/s "
+            f"({latency['events']} qualifying events of new persons):"
+        )
+        click.echo(
+            render_table(
+                [
+                    {
+                        "path": path,
+                        "p50": f"{latency[key]['p50']:,.0f}",
+                        "p95": f"{latency[key]['p95']:,.0f}",
+                        "p99": f"{latency[key]['p99']:,.0f}",
+                        "n": latency[key]["n"],
+                    }
+                    for path, key in (
+                        ("event -> row in ClickHouse", "event_to_row_ms"),
+                        ("qualifying event -> transition record", "event_to_transition_ms"),
+                        ("timer lateness (record - deadline)", "timer_lateness_ms"),
+                    )
+                ]
+            )
+        )
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_bytes(
@@ -87,7 +197,7 @@ def _report(results: list[Result], users: int, seed: int, results_dir: Path) -> 
                 "users": users,
                 "seed": seed,
                 "machine": platform.platform(),
-                "cpus": __import__("os").cpu_count(),
+                "cpus": os.cpu_count(),
                 "results": [
                     {
                         **asdict(r),
@@ -96,6 +206,8 @@ def _report(results: list[Result], users: int, seed: int, results_dir: Path) -> 
                     }
                     for r in results
                 ],
+                "ratios": ratios(results, scenarios),
+                "latency": latency,
             },
             option=orjson.OPT_INDENT_2,
         )

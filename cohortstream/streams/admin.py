@@ -15,8 +15,9 @@ from cohortstream.settings import Settings
 from cohortstream.streams.records import MAX_MESSAGE_BYTES
 
 
-async def ensure_topics(settings: Settings) -> None:
-    """Create the ingestion and dead-letter topics with the configured partition count.
+async def ensure_topics(settings: Settings, names: list[str] | None = None) -> None:
+    """Create the ingestion and dead-letter topics (or ``names``) with the configured
+    partition count.
 
     Producing first would otherwise let the broker auto-create them with its
     own default, and every stage relies on equal partition counts.
@@ -27,7 +28,7 @@ async def ensure_topics(settings: Settings) -> None:
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(name, settings.topic_partitions, settings.topic_replication_factor)
-            for name in (settings.events_topic, settings.dead_letter_topic)
+            for name in names or (settings.events_topic, settings.dead_letter_topic)
             if name not in existing
         ]
         if wanted:

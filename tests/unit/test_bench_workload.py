@@ -13,3 +13,48 @@ def test_both_shapes_carry_the_same_events():
     uuids_batched = {e["uuid"] for value, _ in batched for e in orjson.loads(value)["batch"]}
     assert uuids_single == uuids_batched
     assert workload(100, 5, batched=False, project_id=3) == singles  # seeded
+
+
+def test_twenty_valid_cohorts_of_every_kind():
+    from cohortstream.bench.cohorts import bench_cohorts
+    from cohortstream.cohorts.definition import parse_definition
+
+    cohorts = bench_cohorts(7)
+    assert len(cohorts) == 20
+    assert len({c["id"] for c in cohorts}) == 20
+    for cohort in cohorts:
+        parse_definition(cohort)  # raises on anything the API would refuse
+    kinds = {c["criteria"]["type"] for c in cohorts}
+    assert {"event", "person", "and", "or"} <= kinds
+    checks = {c["criteria"].get("check") for c in cohorts}
+    assert {"exists", "not_exists", "count"} <= checks  # counts, presence and absence
+
+
+def test_percentiles_by_nearest_rank():
+    from cohortstream.bench.latency import percentiles
+
+    values = [float(v) for v in range(1, 101)]
+    assert percentiles(values) == {"p50": 50.0, "p95": 95.0, "p99": 99.0}
+    assert percentiles([7.0]) == {"p50": 7.0, "p95": 7.0, "p99": 7.0}
+    empty = percentiles([])
+    assert all(v != v for v in empty.values())  # nan: nothing measured
+
+
+def test_ratios_compare_like_with_like():
+    from cohortstream.bench.measure import Result
+    from cohortstream.bench.runner import ratios
+
+    results = [
+        Result("ceiling: raw aiokafka + orjson (singles)", 100, 100, 0.01),
+        Result("naive Faust agent (singles)", 100, 100, 1.0),
+        Result("cohortstream 1 worker (singles)", 100, 100, 0.5),
+        Result("cohortstream 2 workers (singles)", 100, 100, 0.25),
+    ]
+    assert ratios(results, ["singles"]) == [
+        {
+            "scenario": "singles",
+            "1 worker / naive": "2.00x",
+            "1 worker / ceiling": "0.02x",
+            "2 workers / 1 worker": "2.00x",
+        }
+    ]
