@@ -10,10 +10,12 @@ import asyncio
 import concurrent.futures
 import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -88,6 +90,7 @@ class Workers:
         self.table_store = table_store
         self.processes: list[subprocess.Popen[bytes]] = []
         self.web_ports: list[int] = []
+        self.created = time.time()
 
     def start(
         self, tables_of: int | None = None, env: dict[str, str] | None = None
@@ -148,10 +151,35 @@ class Workers:
                 pool.submit(asyncio.run, wait_for_empty_group(self.settings.kafka_broker)).result()
 
     def logs(self) -> str:
-        return "\n".join(
-            f"--- {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-40:])
-            for path in sorted(self.log_dir.glob("worker-*.log"))
-        )
+        """What a failing test shows: each worker's exit status, its timeline
+        (start, assignments, readiness, warnings, errors) and its last lines,
+        without Faust's offset tables (they crowded out the rest)."""
+        started = time.strftime("%H:%M:%S", time.localtime(self.created))
+        now = time.strftime("%H:%M:%S")
+        parts = [f"test began {started}, failed {now}"]
+        for index, path in enumerate(sorted(self.log_dir.glob("worker-*.log"))):
+            lines = [
+                line
+                for line in path.read_text(errors="replace").splitlines()
+                if line and line[0] not in "|+"
+            ]
+            status = self.processes[index].poll() if index < len(self.processes) else None
+            timeline = [line for line in lines if _TIMELINE.search(line)][-60:]
+            parts.append(
+                f"--- {path.name} (exit status {status})\n"
+                + "\n".join(timeline)
+                + "\n... last lines:\n"
+                + "\n".join(lines[-15:])
+            )
+        return "\n".join(parts)
+
+
+_TIMELINE = re.compile(
+    r"CohortstreamWorker\]: Starting|_on_partitions_assigned|generation id|Worker ready|\]: Ready|"
+    r"Restoring state|Recovery complete|stall|WARN|ERROR|CRITICAL|Traceback|Error:|"
+    r"CohortstreamWorker\]: Stopping|rebalanc",
+    re.IGNORECASE,
+)
 
 
 async def wait_for_empty_group(
@@ -168,6 +196,11 @@ async def wait_for_empty_group(
             if not response.groups or not response.groups[0][5]:  # no members
                 return
             await asyncio.sleep(0.5)
+        # Not a failure of this test, but the likely cause of the next one's.
+        warnings.warn(
+            f"group {group} still has members after {timeout_s}s: {response.groups}",
+            stacklevel=2,
+        )
     finally:
         await admin.close()
 

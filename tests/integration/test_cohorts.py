@@ -37,7 +37,7 @@ async def wait_for_rows(warehouse, project_id, count, timeout_s, workers):
         if len(rows) >= count:
             return rows
         await asyncio.sleep(0.2)
-    raise AssertionError(f"{await transitions(warehouse, project_id)}\n{workers.logs()[-3000:]}")
+    raise AssertionError(f"{await transitions(warehouse, project_id)}\n{workers.logs()}")
 
 
 async def test_join_on_the_qualifying_event_and_timer_driven_leave(
@@ -185,7 +185,7 @@ async def wait_for_rows_or_events(warehouse, project_id, workers, timeout_s=90):
         if rows[0]["n"] >= 1:
             return
         await asyncio.sleep(0.2)
-    raise AssertionError(workers.logs()[-3000:])
+    raise AssertionError(workers.logs())
 
 
 async def exercise_definitions_api(session, web, definition):
@@ -282,7 +282,7 @@ async def wait_until_live(session, web, project_id, cohort_id, workers, timeout_
         if status == "live":
             return
         await asyncio.sleep(0.2)
-    raise AssertionError(f"{cohort_id} still {status}\n{workers.logs()[-3000:]}")
+    raise AssertionError(f"{cohort_id} still {status}\n{workers.logs()}")
 
 
 async def exercise_silent_backfill(session, web, warehouse, project_id, workers):
@@ -308,7 +308,7 @@ async def exercise_silent_backfill(session, web, warehouse, project_id, workers)
             f"WHERE project_id = {project_id} AND cohort_id = '{cohort_id}'"
         )
         await asyncio.sleep(0.2)
-    assert members == [{"is_member": 1}], workers.logs()[-3000:]
+    assert members == [{"is_member": 1}], workers.logs()
     silent = await warehouse.query_rows(
         "SELECT count() AS n FROM cohort_transitions FINAL "
         f"WHERE project_id = {project_id} AND cohort_id = '{cohort_id}'"

@@ -198,7 +198,7 @@ async def test_a_restarted_worker_recovers_identities_and_persons_from_the_chang
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(1)
-        raise AssertionError(workers.logs()[-4000:])
+        raise AssertionError(workers.logs())
 
     before = await wait_until(lambda s, b: s == 200 and len(b["distinct_ids"]) == 2, port)
     workers.kill(first)

@@ -68,7 +68,7 @@ async def _until_both_consume(workers, timeout_s=120):
             if all(held) and sorted(p for h in held for p in h) == list(range(8)):
                 return
             await asyncio.sleep(0.5)
-    raise AssertionError(f"partitions held: {held}\n{workers.logs()[-3000:]}")
+    raise AssertionError(f"partitions held: {held}\n{workers.logs()}")
 
 
 async def _join_then_leave(stack, workers, warehouse, tmp_path):

@@ -76,4 +76,4 @@ async def wait_for_transitions(warehouse, count, workers, timeout_s):
         if len(rows) >= count:
             return rows
         await asyncio.sleep(0.3)
-    raise AssertionError(f"{rows}\n{workers.logs()[-4000:]}")
+    raise AssertionError(f"{rows}\n{workers.logs()}")
