@@ -64,20 +64,45 @@ class ProjectCohorts:
         self, active: Mapping[str, str] | None, silent: frozenset[str] = frozenset()
     ) -> ProjectCohorts:
         """The view of a partition whose activated generations are ``active``
-        (``project:cohort`` -> generation); None: everything is active."""
-        frozen = [
-            d
-            for d in self.cohorts
-            if active is not None and active.get(f"{d.project_id}:{d.id}") != self.generation[d.id]
-        ]
-        if not frozen and not silent:
-            return self
-        return replace(
-            self,
-            cohorts=[d for d in self.cohorts if d not in frozen],
-            frozen=[*self.frozen, *frozen],
-            silent=silent,
+        (``project:cohort`` -> generation); None: everything is active.
+
+        Called for every person command, so it compares ids, not definitions
+        (pydantic's ``__eq__`` here was a third of a worker's CPU while cohorts
+        backfilled), and a partition's view is built once per set of frozen
+        cohorts."""
+        frozen_ids = frozenset(
+            cohort_id
+            for cohort_id, key, generation in self._activation_keys()
+            if active is not None and active.get(key) != generation
         )
+        if not frozen_ids and not silent:
+            return self
+        view = self._views.get((frozen_ids, silent))
+        if view is None:
+            view = replace(
+                self,
+                cohorts=[d for d in self.cohorts if d.id not in frozen_ids],
+                frozen=[*self.frozen, *(d for d in self.cohorts if d.id in frozen_ids)],
+                silent=silent,
+                _views={},
+                _keys=None,
+            )
+            self._views[(frozen_ids, silent)] = view
+        return view
+
+    # Views and keys are derived once the registry has built this project.
+    _views: dict[tuple[frozenset[str], frozenset[str]], ProjectCohorts] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    _keys: list[tuple[str, str, str]] | None = field(default=None, repr=False, compare=False)
+
+    def _activation_keys(self) -> list[tuple[str, str, str]]:
+        """(cohort id, ``project:cohort``, generation) of each evaluated cohort."""
+        if self._keys is None:
+            self._keys = [
+                (d.id, f"{d.project_id}:{d.id}", self.generation[d.id]) for d in self.cohorts
+            ]
+        return self._keys
 
 
 class CohortRegistry:
