@@ -108,6 +108,24 @@ def evaluate_cohorts(
     return changed
 
 
+def is_due(person: PersonState, now: int) -> bool:
+    """Whether the person's memberships may have moved with time alone by ``now``.
+
+    ``next_check`` is the earliest moment any of its conditions or dwells can
+    change on its own; before it, an event that fed no counter and changed no
+    property re-evaluates to what the person already has (that is the same
+    promise the deadline timers rely on), so the evaluation is skipped: most
+    events of a session are of that kind, and evaluating every cohort of the
+    project was the larger part of the person actor's time."""
+    next_check = person.get("next_check")
+    return next_check is not None and now >= next_check
+
+
+def note_unchanged(person: PersonState, now: int) -> None:
+    """An evaluation skipped at ``now`` still moves the person's clock."""
+    person["evaluated_at"] = max(now, person.get("evaluated_at", 0))
+
+
 def leave_all(
     person: PersonState, project: ProjectCohorts | None, now: int, source: str, outbox: Outbox
 ) -> None:

@@ -21,9 +21,11 @@ from cohortstream.tables.commands import ALIAS, IDENTIFY, MERGE_DANGEROUSLY, Com
 from cohortstream.tables.keys import partition_slot, person_key
 from cohortstream.tables.person_cohorts import (
     evaluate_cohorts,
+    is_due,
     leave_all,
     manual_memberships,
     merge_cohort_state,
+    note_unchanged,
     record_occurrences,
     set_manual_membership,
 )
@@ -120,7 +122,10 @@ def _on_event(
             command["uuid"],
             now,
         )
-        cohort_state_moved |= evaluate_cohorts(person, project, now, "event", outbox)
+        if created or changed or cohort_state_moved or is_due(person, now):
+            cohort_state_moved |= evaluate_cohorts(person, project, now, "event", outbox)
+        else:
+            note_unchanged(person, now)
         _note_deadline(key, person, outbox)
     if not changed:
         if cohort_state_moved:

@@ -5,6 +5,7 @@ from cohortstream.cohorts.registry import CohortRegistry
 from cohortstream.ingestion.person_ids import person_id_for
 from cohortstream.tables.commands import Outbox
 from cohortstream.tables.identities import resolve_event
+from cohortstream.tables.person_cohorts import is_due, note_unchanged
 
 from .network import Network
 
@@ -184,3 +185,13 @@ def test_manual_membership_follows_a_merge():
         (anon_id, "left", "merge"),
         (user_id, "entered", "merge"),
     ]
+
+
+def test_a_person_is_due_for_evaluation_from_its_next_check_on():
+    person = {"next_check": 100, "evaluated_at": 50}
+    assert not is_due(person, 99)
+    assert is_due(person, 100)
+    assert not is_due({"next_check": None}, 10**9)  # nothing changes with time alone
+    note_unchanged(person, 80)
+    note_unchanged(person, 70)  # a person's clock never runs backwards
+    assert person["evaluated_at"] == 80
