@@ -19,6 +19,7 @@ from cohortstream.cohorts.definition import (
     OrCondition,
     dependency_order,
     generation_of,
+    referenced_cohorts,
 )
 from cohortstream.cohorts.evaluate import matches_filters
 
@@ -58,6 +59,9 @@ class ProjectCohorts:
     by_event: dict[str, list[tuple[str, EventCondition]]] = field(default_factory=dict)
     generation: dict[str, str] = field(default_factory=dict)  # cohort id -> generation
     frozen: list[CohortDefinition] = field(default_factory=list)  # not active on this partition
+    # cohort id -> the counters (specs) and the cohorts its criteria read
+    reads_specs: dict[str, frozenset[str]] = field(default_factory=dict)
+    reads_cohorts: dict[str, frozenset[str]] = field(default_factory=dict)
     silent: frozenset[str] = frozenset()  # evaluated without emitting transitions
 
     def narrowed(
@@ -133,7 +137,12 @@ class CohortRegistry:
                 # activation) but their membership is frozen once materialized.
                 project.cohorts.append(definition)
                 project.generation[definition.id] = generation_of(definition)
-                for condition in event_conditions(definition.criteria):
+                conditions = event_conditions(definition.criteria)
+                project.reads_specs[definition.id] = frozenset(spec_key(c) for c in conditions)
+                project.reads_cohorts[definition.id] = frozenset(
+                    referenced_cohorts(definition.criteria)
+                )
+                for condition in conditions:
                     spec = spec_key(condition)
                     project.needs[spec] = project.needs.get(spec, Needs()).merge(
                         needs_of(condition)

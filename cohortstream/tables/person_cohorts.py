@@ -25,11 +25,11 @@ def record_occurrences(
     at: int,
     event_uuid: str,
     now: int,
-) -> bool:
+) -> set[str]:
     """Count one event (time ``at``, arriving at ``now``) in the counters it feeds;
-    whether any counter changed."""
+    the counters that changed."""
     counters = dict(person.get("counters", {}))
-    changed = False
+    changed = set()
     for spec in specs:
         needs = project.needs.get(spec)
         if needs is None:
@@ -38,7 +38,7 @@ def record_occurrences(
         after = record(before, at, event_uuid, needs, now)
         if after != before:
             counters[spec] = after
-            changed = True
+            changed.add(spec)
     if changed:
         person["counters"] = counters
     return changed
@@ -59,17 +59,32 @@ def merge_cohort_state(
 
 
 def evaluate_cohorts(
-    person: PersonState, project: ProjectCohorts | None, now: int, source: str, outbox: Outbox
+    person: PersonState,
+    project: ProjectCohorts | None,
+    now: int,
+    source: str,
+    outbox: Outbox,
+    moved_counters: set[str] | None = None,
 ) -> bool:
-    """Re-evaluate every dynamic cohort of the person's project at ``now``; emits
+    """Re-evaluate the dynamic cohorts of the person's project at ``now``; emits
     transitions and member rows; sets ``next_check``. Returns whether state changed.
 
     A person's time never runs backwards: a redelivered tick, or an event that
     arrived earlier but reached the person later than something newer, is
-    evaluated at the latest moment the person was evaluated at."""
+    evaluated at the latest moment the person was evaluated at.
+
+    ``moved_counters``: only those counters changed since the last evaluation
+    and the person is not due (see ``is_due``), so only the cohorts reading
+    them, or reading a cohort whose membership moves now, can change; the
+    others keep what they have. Their own next moments are not recomputed:
+    the earlier ``next_check`` stays as a bound, so at worst a timer fires
+    early and finds nothing to do. None: every cohort."""
     if project is None:
         return False
     now = max(now, person.get("evaluated_at", 0))
+    partial = moved_counters is not None
+    moved = moved_counters or set()
+    flipped: set[str] = set()
     # Kept in memory with every evaluation, persisted with the next real change.
     person["evaluated_at"] = now
     stored = dict(person.get("cohorts", {}))
@@ -79,10 +94,17 @@ def evaluate_cohorts(
         for c in [*project.manual, *(d.id for d in project.frozen)]
     }
     next_check: int | None = None
+    if partial and person.get("next_check") is not None:
+        next_check = person["next_check"]
     changed = False
     for definition in project.cohorts:  # dependency order: cohort conditions read earlier ones
-        if definition.kind == "static" and definition.id not in project.silent:
-            # Frozen since its materialization: read as it stands.
+        if (definition.kind == "static" and definition.id not in project.silent) or (
+            partial
+            and not (project.reads_specs.get(definition.id, frozenset()) & moved)
+            and not (project.reads_cohorts.get(definition.id, frozenset()) & flipped)
+        ):
+            # Frozen since its materialization, or none of its inputs moved:
+            # read as it stands.
             members[definition.id] = Membership.from_json(stored.get(definition.id)).member
             continue
         outcome = _evaluate(definition, person, members, now)
@@ -93,6 +115,7 @@ def evaluate_cohorts(
             stored[definition.id] = result.membership.to_json()
             changed = True
             if result.membership.member != current.member:
+                flipped.add(definition.id)
                 outbox.rows.append(member_row(person, definition.id, result.membership))
         if definition.id not in project.silent:
             for change in result.transitions:

@@ -114,7 +114,7 @@ def _on_event(
     if command.get("manual"):
         cohort_state_moved = _manual(person, command, project, now, outbox)
     if project is not None:
-        cohort_state_moved |= record_occurrences(
+        moved_counters = record_occurrences(
             person,
             project,
             command.get("specs", []),
@@ -124,6 +124,9 @@ def _on_event(
         )
         if created or changed or cohort_state_moved or is_due(person, now):
             cohort_state_moved |= evaluate_cohorts(person, project, now, "event", outbox)
+        elif moved_counters:
+            evaluate_cohorts(person, project, now, "event", outbox, moved_counters)
+            cohort_state_moved = True
         else:
             note_unchanged(person, now)
         _note_deadline(key, person, outbox)
