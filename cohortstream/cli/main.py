@@ -379,6 +379,29 @@ def bench(users: int, seed: int, scenarios: list[str], results_dir: Path) -> Non
     run_bench(users, seed, list(scenarios), results_dir)
 
 
+@cli.command()
+@click.option("--users", default=2000, show_default=True, help="Simulated users.")
+@click.option("--seed", default=7, show_default=True)
+@click.option(
+    "--scenario",
+    default="singles",
+    show_default=True,
+    type=click.Choice(["singles", "sdk-batches"]),
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default="bench/results/profile",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+def profile(users: int, seed: int, scenario: str, out_dir: Path) -> None:
+    """Sample one worker with py-spy under the bench workload: CPU per event, per step."""
+    from cohortstream.bench.profile import run_profile
+
+    run_profile(users, seed, scenario == "sdk-batches", out_dir)
+
+
 def main() -> None:
     cli()
 

@@ -1,0 +1,140 @@
+"""``cohortstream profile``: where one worker's CPU goes, sampled with py-spy.
+
+The bench's workload is sent to one warmed-up worker on a fresh local stack
+while py-spy samples it; the report gives the worker's CPU per event and the
+share of samples under each pipeline step (the first frames an event-loop
+callback runs: an agent and the function it calls). bench/README.md reads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import click
+import orjson
+
+from cohortstream.bench.cohorts import bench_cohorts
+from cohortstream.bench.measure import prepare, produce, start_worker, stop_worker, wait_ready
+from cohortstream.bench.workload import event_count, workload
+from cohortstream.cli.cohorts import apply_file
+from cohortstream.cli.tables import render_table
+from cohortstream.localstack.processes import free_port
+from cohortstream.localstack.stack import StackPorts, down, up
+from cohortstream.projects.registry import register_projects
+from cohortstream.settings import Settings
+from cohortstream.sinks.connect import open_warehouse
+from cohortstream.sinks.warehouse import Warehouse
+
+PROJECT = 11
+SAMPLE_RATE_HZ = 100
+_LINE = re.compile(r":\d+\)")
+
+
+def steps(raw_lines: Iterable[str], depth: int = 2) -> tuple[int, Counter[str]]:
+    """Samples in all, and per step: the ``depth`` frames under the event loop's
+    ``Handle._run`` (e.g. ``update_persons > apply_each``), or the thread's
+    entry for samples of other threads. Input: py-spy's ``--format raw`` lines."""
+    total = 0
+    shares: Counter[str] = Counter()
+    for line in raw_lines:
+        stack, _, count = line.rstrip().rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = [_LINE.sub(")", frame).split(" (")[0] for frame in stack.split(";")]
+        runs = [i for i, frame in enumerate(frames) if frame == "Handle._run"]
+        if runs:
+            below = [f for f in frames[runs[-1] + 1 :] if f != "Agent._execute_actor"]
+            step = " > ".join(below[:depth]) or "(event loop)"
+        else:
+            step = "(thread) " + " > ".join(frames[-2:])
+        shares[step] += int(count)
+        total += int(count)
+    return total, shares
+
+
+def report(total: int, shares: Counter[str], top: int = 25) -> list[dict[str, str]]:
+    return [
+        {"share of samples": f"{n / total:.1%}", "step": step}
+        for step, n in shares.most_common(top)
+    ]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_profile(users: int, seed: int, batched: bool, out_dir: Path) -> None:
+    beside = Path(sys.executable).with_name("py-spy")  # a venv's, when not on PATH
+    spy = str(beside) if beside.exists() else shutil.which("py-spy")
+    if spy is None:
+        raise click.ClickException("py-spy is not installed: pip install -e '.[bench]'")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cohortstream-profile-") as tmp:
+        state_dir = Path(tmp)
+        up(state_dir, StackPorts(free_port(), free_port(), free_port(), free_port()), say=print)
+        try:
+            asyncio.run(_profile(Settings.load_for(state_dir), spy, users, seed, batched, out_dir))
+        finally:
+            down(state_dir, say=lambda _: None)
+
+
+async def _profile(
+    settings: Settings, spy: str, users: int, seed: int, batched: bool, out_dir: Path
+) -> None:
+    await prepare(settings)
+    await register_projects(settings.database_url, {PROJECT: "profile"})
+    await apply_file(settings.database_url, bench_cohorts(PROJECT))
+    messages = workload(users, seed, batched, PROJECT)
+    events = event_count(messages)
+    process, port = await start_worker(settings, out_dir / "worker.log")
+    warehouse = open_warehouse(settings)
+    try:
+        await wait_ready([port], 120)
+        warm_up = {"event": "profile_warm_up", "distinct_id": "p", "project_id": PROJECT}
+        await produce(settings, settings.events_topic, [(orjson.dumps(warm_up), b"11:p")])
+        await _until_rows(warehouse, 1)
+        raw = out_dir / "py-spy.raw"
+        sampler = await asyncio.create_subprocess_exec(
+            *[spy, "record", "--pid", str(process.pid), "--format", "raw", "-o", str(raw)],
+            *["--rate", str(SAMPLE_RATE_HZ), "--nonblocking"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        cpu_before, started = cpu_seconds(process.pid), time.perf_counter()
+        await produce(settings, settings.events_topic, messages)
+        await _until_rows(warehouse, events + 1)
+        seconds, cpu = time.perf_counter() - started, cpu_seconds(process.pid) - cpu_before
+        sampler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        await asyncio.wait_for(sampler.wait(), timeout=60)
+    finally:
+        await warehouse.close()
+        await stop_worker(process, settings.shutdown_timeout_s)
+    total, shares = steps(raw.read_text().splitlines())
+    click.echo(
+        f"{events} events ({len(messages)} messages) in {seconds:.1f} s: "
+        f"{events / seconds:,.0f} events/s; worker CPU {cpu:.1f} s, "
+        f"{cpu / events * 1e6:.0f} us per event; {total} samples in {raw}"
+    )
+    click.echo(render_table(report(total, shares)))
+
+
+async def _until_rows(warehouse: Warehouse, rows: int, timeout_s: float = 600) -> None:
+    sql = f"SELECT count() AS n FROM events WHERE project_id = {PROJECT}"  # noqa: S608
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if int((await warehouse.query_rows(sql))[0]["n"]) >= rows:
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{rows} rows not in ClickHouse after {timeout_s}s")
