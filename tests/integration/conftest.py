@@ -18,6 +18,7 @@ import time
 import warnings
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from cohortstream.localstack.processes import free_port
@@ -237,3 +238,18 @@ async def wait_for_count(
         await asyncio.sleep(poll_s)
     logs = workers.logs() if workers else ""
     raise AssertionError(f"{sql!r}: {current} after {timeout_s}s, expected {expected}\n{logs}")
+
+
+async def wait_for_ok(url: str, workers: Workers | None = None, timeout_s: float = 120) -> None:
+    """Poll ``url`` until it answers 200 (a worker up, or ready); fail with worker logs."""
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.3)
+    raise AssertionError(f"{url} not 200 in {timeout_s}s\n{workers.logs() if workers else ''}")

@@ -14,7 +14,7 @@ import pytest
 from cohortstream.agents.assignment import RULES_REFRESH_S
 from cohortstream.streams.admin import ensure_topics
 
-from .conftest import Workers, run_cli
+from .conftest import Workers, run_cli, wait_for_ok
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ async def _killed_mid_stream(stack, workers, tmp_path):
     first = workers.start()
     web = f"http://127.0.0.1:{workers.web_ports[0]}"
     async with aiohttp.ClientSession() as session:
-        await _until_up(session, web)
+        await wait_for_ok(f"{web}/owners/1", workers)
         for owner, capacity in (("ana", 3), ("ben", 1)):
             body = {"name": owner, "daily_capacity": capacity}
             async with session.put(f"{web}/owners/1/{owner}", json=body) as response:
@@ -78,7 +78,7 @@ async def _bulk_job_in_the_background(stack, workers):
     progress until every one is assigned; owners removed meanwhile are skipped."""
     web = f"http://127.0.0.1:{workers.web_ports[-1]}"
     async with aiohttp.ClientSession() as session:
-        await _until_up(session, web)
+        await wait_for_ok(f"{web}/owners/1", workers)
         cohort = {"id": "earlier", "project_id": 1, "name": "Earlier", "kind": "manual"}
         async with session.post(f"{web}/cohorts", json=cohort) as response:
             assert response.status == 201, await response.text()
@@ -122,19 +122,6 @@ async def _bulk_job_in_the_background(stack, workers):
     finally:
         await connection.close()
     assert {row["owner_id"]: row["n"] for row in rows} == {"ana": BULK // 2, "ben": BULK // 2}
-
-
-async def _until_up(session, web, timeout_s=120):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            async with session.get(f"{web}/owners/1") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientConnectionError:
-            pass
-        await asyncio.sleep(0.3)
-    raise AssertionError("the worker did not come up")
 
 
 async def _until(connection, done, workers, timeout_s=120):

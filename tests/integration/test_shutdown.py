@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cohortstream.cli.producer import EventProducer
 from cohortstream.streams.admin import ensure_topics
 
-from .conftest import Workers, wait_for_count
+from .conftest import Workers, wait_for_count, wait_for_ok
 
 pytestmark = pytest.mark.integration
 
@@ -85,27 +85,13 @@ async def test_a_worker_first_in_its_group_leaves_it_on_sigterm(own_stack, tmp_p
     try:
         await ensure_topics(stack)
         worker = workers.start()
-        await _until_ready(f"http://127.0.0.1:{workers.web_ports[-1]}", workers)
+        await wait_for_ok(f"http://127.0.0.1:{workers.web_ports[-1]}/ready", workers)
         log = (tmp_path / "worker-0.log").read_text()
         assert "generation id 0 " in log, "not the group's first generation: proves nothing"
         assert workers.terminate(worker, timeout_s=60) == 0, workers.logs()
         assert await _group_members(stack.kafka_broker) == []
     finally:
         workers.stop_all()
-
-
-async def _until_ready(web, workers, timeout_s=120):
-    deadline = time.monotonic() + timeout_s
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(f"{web}/ready") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.3)
-    raise AssertionError(f"not ready\n{workers.logs()}")
 
 
 async def _group_members(broker, group="cohortstream"):
