@@ -57,6 +57,7 @@ app = CohortstreamApp(
     topic_partitions=settings.topic_partitions,
     topic_replication_factor=settings.topic_replication_factor,
     web_port=settings.web_port,
+    web="cohortstream://",  # cohortstream.web.server: `/` is the status page
     datadir=str(settings.worker_tables_dir),
     consumer_auto_offset_reset="earliest",
     broker_session_timeout=settings.consumer_session_timeout_s,

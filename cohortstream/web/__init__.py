@@ -10,5 +10,6 @@ def register_views() -> None:
         operations,
         partitions,
         persons,
+        status,
         timers,
     )

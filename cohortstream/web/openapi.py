@@ -151,6 +151,20 @@ ROUTES: dict[str, dict[str, Operation]] = {
             responses={200: "timers", **BAD},
         )
     ),
+    "/": _ops(
+        get=Operation(
+            "Status page for people: throughput, lag, cohort sizes (HTML)",
+            query={"project_id": "only this project's cohorts"},
+            responses={200: "html", **BAD},
+        )
+    ),
+    "/status.json": _ops(
+        get=Operation(
+            "The status page's figures: events/s, lag per worker, cohort sizes and last hour",
+            query={"project_id": "only this project's cohorts"},
+            responses={200: "status", **BAD},
+        )
+    ),
     "/metrics": _ops(get=Operation("Prometheus metrics of this worker", responses={200: "text"})),
     "/health": _ops(
         get=Operation(

@@ -119,6 +119,7 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
             f"WHERE project_id = {project_id} AND cohort_id = 'buyers-{project_id}'"
         )
         assert sizes == [{"members": 1}]
+        await exercise_status_page(session, web, project_id, f"buyers-{project_id}")
         await exercise_definitions_api(session, web, definition)
         await exercise_manual_members(session, web, project_id)
         await exercise_silent_backfill(session, web, warehouse, project_id, workers)
@@ -137,6 +138,26 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
     )
     assert members == [{"is_member": 0}]
     print(f"join visible in ClickHouse {joined_after:.2f}s after the qualifying event")
+
+
+async def exercise_status_page(session, web, project_id, cohort_id):
+    """The page for people at `/` and its figures (a browser test is not possible here:
+    no headless browser can be installed on this machine)."""
+    async with session.get(f"{web}/status.json?project_id={project_id}") as response:
+        assert response.status == 200
+        status = await response.json()
+    assert status["events_per_s"] > 0, status  # this test's events, stored this minute
+    assert status["problems"] == [], status
+    assert sum(w["partitions"] for w in status["workers"]) > 0, status
+    [cohort] = [c for c in status["cohorts"] if c["cohort_id"] == cohort_id]
+    assert (cohort["members"], cohort["history"]) == (1, [1])
+    async with session.get(f"{web}/?project_id={project_id}") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/html")
+        page = await response.text()
+    assert f"<td>{cohort_id}</td>" in page and "<polyline" in page
+    async with session.get(f"{web}/status.json?project_id=x") as response:
+        assert response.status == 400
 
 
 async def exercise_operations(session, web, project_id, workers):
