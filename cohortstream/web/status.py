@@ -7,6 +7,7 @@ worker's), lag from every worker's ``/partitions``, cohort sizes from
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from faust.web import Request, Response, View
@@ -95,18 +96,20 @@ def _project(request: Request) -> int | None:
 @app.page("/status.json")
 class StatusJson(View):
     async def get(self, request: Request) -> Response:
-        try:
-            project_id = _project(request)
-        except BadRequest as exc:
-            return error_response(self, exc)
-        return self.json(await gather_status(project_id))
+        return await _answer(self, request, self.json)
 
 
 @app.page("/")
 class StatusPage(View):
     async def get(self, request: Request) -> Response:
-        try:
-            project_id = _project(request)
-        except BadRequest as exc:
-            return error_response(self, exc)
-        return self.html(render_status(await gather_status(project_id)))
+        return await _answer(self, request, lambda status: self.html(render_status(status)))
+
+
+async def _answer(
+    view: View, request: Request, render: Callable[[dict[str, Any]], Response]
+) -> Response:
+    try:
+        project_id = _project(request)
+    except BadRequest as exc:
+        return error_response(view, exc)
+    return render(await gather_status(project_id))

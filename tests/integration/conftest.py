@@ -59,6 +59,22 @@ def own_stack(tmp_path):
 
 
 @pytest.fixture()
+def own_workers(own_stack, tmp_path):
+    """Workers on RocksDB tables, on a stack of their own; stopped before the stack."""
+    stack, _ = own_stack
+    pool = Workers(stack, tmp_path, table_store="rocksdb")
+    yield pool
+    pool.stop_all()
+
+
+@pytest.fixture()
+async def own_warehouse(own_stack):
+    opened = open_warehouse(own_stack[0])
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture()
 async def project_id(stack):
     """A registered project of this test's own."""
     project = next(_project_ids)

@@ -15,11 +15,10 @@ import pytest
 
 from cohortstream.cli.producer import EventProducer
 from cohortstream.oracle.persons import PersonsOracle
-from cohortstream.sinks.connect import open_warehouse
 from cohortstream.streams.admin import ensure_topics
 
 from ..unit.tables.workload import identity_workload
-from .conftest import Workers, run_cli, wait_for_count
+from .conftest import run_cli, wait_for_count
 from .test_cohorts import wait_until_live
 from .test_persons import capture_payload, postgres_persons
 
@@ -29,18 +28,10 @@ PROJECT = 1
 COHORT = "signed-in"  # every person whose distinct_ids ever sent signed_in
 
 
-async def test_a_killed_worker_and_a_new_one_lose_and_double_nothing(own_stack, tmp_path):
-    stack, _ = own_stack
-    workers = Workers(stack, tmp_path, table_store="rocksdb")
-    warehouse = open_warehouse(stack)
-    try:
-        await _kill_one_add_one(stack, workers, warehouse, tmp_path)
-    finally:
-        workers.stop_all()
-        await warehouse.close()
-
-
-async def _kill_one_add_one(stack, workers, warehouse, tmp_path):
+async def test_a_killed_worker_and_a_new_one_lose_and_double_nothing(
+    own_workers, own_warehouse, tmp_path
+):
+    stack, workers, warehouse = own_workers.settings, own_workers, own_warehouse
     events = identity_workload(11, users=60, events=6000, project_id=PROJECT)
     oracle = PersonsOracle()
     for event in events:

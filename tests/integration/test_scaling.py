@@ -13,10 +13,9 @@ import orjson
 import pytest
 
 from cohortstream.cli.producer import EventProducer
-from cohortstream.sinks.connect import open_warehouse
 from cohortstream.streams.admin import ensure_topics
 
-from .conftest import Workers, run_cli, wait_for_count
+from .conftest import run_cli, wait_for_count
 from .test_cohorts import wait_until_live
 
 pytestmark = pytest.mark.integration
@@ -41,15 +40,10 @@ def workload(project_id: int) -> list[dict]:
     return events
 
 
-async def test_a_worker_joins_and_another_leaves_without_loss_or_duplicates(own_stack, tmp_path):
-    stack, _ = own_stack
-    workers = Workers(stack, tmp_path, table_store="rocksdb")
-    warehouse = open_warehouse(stack)
-    try:
-        await _join_then_leave(stack, workers, warehouse, tmp_path)
-    finally:
-        workers.stop_all()
-        await warehouse.close()
+async def test_a_worker_joins_and_another_leaves_without_loss_or_duplicates(
+    own_workers, own_warehouse, tmp_path
+):
+    await _join_then_leave(own_workers.settings, own_workers, own_warehouse, tmp_path)
 
 
 async def _until_both_consume(workers, timeout_s=120):

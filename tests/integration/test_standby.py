@@ -16,7 +16,6 @@ from cohortstream.oracle.persons import PersonsOracle
 from cohortstream.streams.admin import ensure_topics
 
 from ..unit.tables.workload import identity_workload
-from .conftest import Workers
 from .test_kill_and_add import _until_all_consume
 from .test_persons import capture_payload
 
@@ -47,13 +46,8 @@ def reading_starts(log: str) -> dict[tuple[str, int], int]:
     return starts
 
 
-async def test_the_surviving_worker_takes_over_from_its_standby_copy(own_stack, tmp_path):
-    stack, _ = own_stack
-    workers = Workers(stack, tmp_path, table_store="rocksdb")
-    try:
-        await _standby_takes_over(stack, workers, tmp_path)
-    finally:
-        workers.stop_all()
+async def test_the_surviving_worker_takes_over_from_its_standby_copy(own_workers, tmp_path):
+    await _standby_takes_over(own_workers.settings, own_workers, tmp_path)
 
 
 async def _standby_takes_over(stack, workers, tmp_path):
