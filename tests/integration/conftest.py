@@ -269,3 +269,23 @@ async def wait_for_ok(url: str, workers: Workers | None = None, timeout_s: float
                 pass
             await asyncio.sleep(0.3)
     raise AssertionError(f"{url} not 200 in {timeout_s}s\n{workers.logs() if workers else ''}")
+
+
+async def until_all_consume(workers: Workers, indexes: list[int], timeout_s: float = 120) -> None:
+    """The workers at ``indexes`` between them hold every events partition, each some."""
+    deadline = time.monotonic() + timeout_s
+    held: list[list[int]] = []
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            held = []
+            for index in indexes:
+                url = f"http://127.0.0.1:{workers.web_ports[index]}/partitions"
+                try:
+                    async with session.get(url) as response:
+                        held.append((await response.json())["assigned"].get("events", []))
+                except (aiohttp.ClientError, KeyError):
+                    held.append([])
+            if all(held) and sorted(p for h in held for p in h) == list(range(8)):
+                return
+            await asyncio.sleep(0.5)
+    raise AssertionError(f"partitions held: {held}\n{workers.logs()}")

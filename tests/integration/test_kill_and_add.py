@@ -18,7 +18,7 @@ from cohortstream.oracle.persons import PersonsOracle
 from cohortstream.streams.admin import ensure_topics
 
 from ..unit.tables.workload import identity_workload
-from .conftest import run_cli, wait_for_count
+from .conftest import run_cli, until_all_consume, wait_for_count
 from .test_cohorts import wait_until_live
 from .test_persons import capture_payload, postgres_persons
 
@@ -53,7 +53,7 @@ async def test_a_killed_worker_and_a_new_one_lose_and_double_nothing(
     async with aiohttp.ClientSession() as session:
         web = f"http://127.0.0.1:{workers.web_ports[0]}"
         await wait_until_live(session, web, PROJECT, COHORT, workers, timeout_s=120)
-    await _until_all_consume(workers, [0, 1])
+    await until_all_consume(workers, [0, 1])
 
     # Enough to still be in flight when the first rows show (sinks flush every second).
     first = 2 * len(events) // 3
@@ -65,7 +65,7 @@ async def test_a_killed_worker_and_a_new_one_lose_and_double_nothing(
     assert at_kill < first, "everything was stored before the kill: nothing was mid-stream"
     workers.start()
     await _produce(stack, events[first:] + events[:200])  # the rest, and a redelivery
-    await _until_all_consume(workers, [1, 2])
+    await until_all_consume(workers, [1, 2])
 
     connection = await asyncpg.connect(stack.database_url)
     try:
@@ -116,23 +116,3 @@ async def _produce(stack, events):
         for event in events:
             key = f"{PROJECT}:{event['distinct_id']}".encode()
             await producer.send(orjson.dumps(capture_payload(event)), key)
-
-
-async def _until_all_consume(workers, indexes, timeout_s=120):
-    """The workers at ``indexes`` between them hold every events partition, each some."""
-    deadline = time.monotonic() + timeout_s
-    held: list[list[int]] = []
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            held = []
-            for index in indexes:
-                url = f"http://127.0.0.1:{workers.web_ports[index]}/partitions"
-                try:
-                    async with session.get(url) as response:
-                        held.append((await response.json())["assigned"].get("events", []))
-                except (aiohttp.ClientError, KeyError):
-                    held.append([])
-            if all(held) and sorted(p for h in held for p in h) == list(range(8)):
-                return
-            await asyncio.sleep(0.5)
-    raise AssertionError(f"partitions held: {held}\n{workers.logs()}")

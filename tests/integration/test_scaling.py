@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 
 import aiohttp
@@ -15,7 +14,7 @@ import pytest
 from cohortstream.cli.producer import EventProducer
 from cohortstream.streams.admin import ensure_topics
 
-from .conftest import run_cli, wait_for_count
+from .conftest import run_cli, until_all_consume, wait_for_count
 from .test_cohorts import wait_until_live
 
 pytestmark = pytest.mark.integration
@@ -44,25 +43,6 @@ async def test_a_worker_joins_and_another_leaves_without_loss_or_duplicates(
     own_workers, own_warehouse, tmp_path
 ):
     await _join_then_leave(own_workers.settings, own_workers, own_warehouse, tmp_path)
-
-
-async def _until_both_consume(workers, timeout_s=120):
-    """Each worker holds some of the events topic's partitions (the rebalance is done)."""
-    deadline = time.monotonic() + timeout_s
-    held: list[list[int]] = []
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            held = []
-            for port in workers.web_ports:
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/partitions") as response:
-                        held.append((await response.json())["assigned"].get("events", []))
-                except (aiohttp.ClientError, KeyError):
-                    held.append([])
-            if all(held) and sorted(p for h in held for p in h) == list(range(8)):
-                return
-            await asyncio.sleep(0.5)
-    raise AssertionError(f"partitions held: {held}\n{workers.logs()}")
 
 
 async def _join_then_leave(stack, workers, warehouse, tmp_path):
@@ -94,7 +74,7 @@ async def _join_then_leave(stack, workers, warehouse, tmp_path):
     await produce(events[:third])
     await wait_for_count(warehouse, stored, 1, timeout_s=120, workers=workers, poll_s=0.1)
     workers.start()  # joins mid-stream: partitions move to it
-    await _until_both_consume(workers)
+    await until_all_consume(workers, [0, 1])
     await produce(events[third : 2 * third])  # the purchases, shared by both
     await asyncio.sleep(2)
     assert workers.terminate(first, timeout_s=40) == 0  # leaves mid-stream

@@ -16,7 +16,7 @@ from cohortstream.oracle.persons import PersonsOracle
 from cohortstream.streams.admin import ensure_topics
 
 from ..unit.tables.workload import identity_workload
-from .test_kill_and_add import _until_all_consume
+from .conftest import until_all_consume
 from .test_persons import capture_payload
 
 pytestmark = pytest.mark.integration
@@ -60,7 +60,7 @@ async def _standby_takes_over(stack, workers, tmp_path):
     standby = {"TABLE_STANDBY_REPLICAS": "1"}
     doomed = workers.start(env=standby)
     workers.start(env=standby)
-    await _until_all_consume(workers, [0, 1])
+    await until_all_consume(workers, [0, 1])
     shares = await _partitions(workers, [0, 1])
     # A worker is assigned its standby partitions too: active = assigned - standby.
     standbys = [set(share["standby"].get(PERSONS_CHANGELOG, [])) for share in shares]
@@ -78,7 +78,7 @@ async def _standby_takes_over(stack, workers, tmp_path):
     await _until_persons(workers, 0, group_of)  # both workers' tables hold them now
     await asyncio.sleep(3)  # standbys follow the changelog a little behind
     workers.kill(doomed)
-    await _until_all_consume(workers, [1])
+    await until_all_consume(workers, [1])
     await _until_persons(workers, 1, group_of)
     starts = reading_starts((tmp_path / "worker-1.log").read_text())
     from_copy = {p: starts.get((PERSONS_CHANGELOG, p)) for p in taken_over}
