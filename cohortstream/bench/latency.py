@@ -21,10 +21,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cohortstream.bench.measure import (
     Messages,
-    _wait_for_rows,
     produce,
     start_worker,
     stop_worker,
+    wait_for_rows,
     wait_ready,
 )
 from cohortstream.cli.cohorts import apply_file, wait_until_live
@@ -81,7 +81,7 @@ async def measure_latency(
             settings.events_topic,
             [(orjson.dumps(warm_up), f"{project_id}:bench".encode())],
         )
-        await _wait_for_rows(warehouse, project_id, 1, 300)
+        await wait_for_rows(warehouse, project_id, 1, 300)
         if not await wait_until_live(settings.database_url, project_id, [COHORT_ID], 300):
             raise RuntimeError(f"cohort {COHORT_ID} not live in 300 s")
         received: dict[tuple[str, str], tuple[float, int]] = {}

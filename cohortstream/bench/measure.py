@@ -103,10 +103,10 @@ async def measure_pipeline(
             settings.events_topic,
             [(orjson.dumps(warm_up), f"{project_id}:bench".encode())],
         )
-        await _wait_for_rows(warehouse, project_id, 1, timeout_s)
+        await wait_for_rows(warehouse, project_id, 1, timeout_s)
         started = time.perf_counter()
         await produce(settings, settings.events_topic, messages)
-        finished = await _wait_for_rows(warehouse, project_id, events + 1, timeout_s)
+        finished = await wait_for_rows(warehouse, project_id, events + 1, timeout_s)
         rss = tuple(peak_rss_mb(process.pid) for process, _ in processes)
         return Result(name, len(messages), events, finished - started, rss)
     finally:
@@ -231,7 +231,7 @@ async def _wait_for_naive_rows(warehouse: Warehouse, rows: int, timeout_s: float
     raise RuntimeError(f"{rows} naive rows not in ClickHouse in {timeout_s}s")
 
 
-async def _wait_for_rows(
+async def wait_for_rows(
     warehouse: Warehouse, project_id: int, rows: int, timeout_s: float
 ) -> float:
     sql = f"SELECT count() AS n FROM events WHERE project_id = {int(project_id)}"  # noqa: S608

@@ -25,7 +25,14 @@ import click
 import orjson
 
 from cohortstream.bench.cohorts import bench_cohorts
-from cohortstream.bench.measure import prepare, produce, start_worker, stop_worker, wait_ready
+from cohortstream.bench.measure import (
+    prepare,
+    produce,
+    start_worker,
+    stop_worker,
+    wait_for_rows,
+    wait_ready,
+)
 from cohortstream.bench.workload import event_count, workload
 from cohortstream.cli.cohorts import apply_file
 from cohortstream.cli.tables import render_table
@@ -34,10 +41,10 @@ from cohortstream.localstack.stack import StackPorts, down, up
 from cohortstream.projects.registry import register_projects
 from cohortstream.settings import Settings
 from cohortstream.sinks.connect import open_warehouse
-from cohortstream.sinks.warehouse import Warehouse
 
 PROJECT = 11
 SAMPLE_RATE_HZ = 100
+ROWS_TIMEOUT_S = 600.0
 _LINE = re.compile(r":\d+\)")
 
 
@@ -104,7 +111,7 @@ async def _profile(
         await wait_ready([port], 120)
         warm_up = {"event": "profile_warm_up", "distinct_id": "p", "project_id": PROJECT}
         await produce(settings, settings.events_topic, [(orjson.dumps(warm_up), b"11:p")])
-        await _until_rows(warehouse, 1)
+        await wait_for_rows(warehouse, PROJECT, 1, ROWS_TIMEOUT_S)
         raw = out_dir / "py-spy.raw"
         sampler = await asyncio.create_subprocess_exec(
             *[spy, "record", "--pid", str(process.pid), "--format", "raw", "-o", str(raw)],
@@ -114,7 +121,7 @@ async def _profile(
         )
         cpu_before, started = cpu_seconds(process.pid), time.perf_counter()
         await produce(settings, settings.events_topic, messages)
-        await _until_rows(warehouse, events + 1)
+        await wait_for_rows(warehouse, PROJECT, events + 1, ROWS_TIMEOUT_S)
         seconds, cpu = time.perf_counter() - started, cpu_seconds(process.pid) - cpu_before
         sampler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
         await asyncio.wait_for(sampler.wait(), timeout=60)
@@ -128,13 +135,3 @@ async def _profile(
         f"{cpu / events * 1e6:.0f} us per event; {total} samples in {raw}"
     )
     click.echo(render_table(report(total, shares)))
-
-
-async def _until_rows(warehouse: Warehouse, rows: int, timeout_s: float = 600) -> None:
-    sql = f"SELECT count() AS n FROM events WHERE project_id = {PROJECT}"  # noqa: S608
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if int((await warehouse.query_rows(sql))[0]["n"]) >= rows:
-            return
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"{rows} rows not in ClickHouse after {timeout_s}s")

@@ -63,6 +63,11 @@ class ProjectCohorts:
     reads_specs: dict[str, frozenset[str]] = field(default_factory=dict)
     reads_cohorts: dict[str, frozenset[str]] = field(default_factory=dict)
     silent: frozenset[str] = frozenset()  # evaluated without emitting transitions
+    # Views and keys are derived once the registry has built this project.
+    _views: dict[tuple[frozenset[str], frozenset[str]], ProjectCohorts] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    _keys: list[tuple[str, str, str]] | None = field(default=None, repr=False, compare=False)
 
     def narrowed(
         self, active: Mapping[str, str] | None, silent: frozenset[str] = frozenset()
@@ -93,12 +98,6 @@ class ProjectCohorts:
             )
             self._views[(frozen_ids, silent)] = view
         return view
-
-    # Views and keys are derived once the registry has built this project.
-    _views: dict[tuple[frozenset[str], frozenset[str]], ProjectCohorts] = field(
-        default_factory=dict, repr=False, compare=False
-    )
-    _keys: list[tuple[str, str, str]] | None = field(default=None, repr=False, compare=False)
 
     def _activation_keys(self) -> list[tuple[str, str, str]]:
         """(cohort id, ``project:cohort``, generation) of each evaluated cohort."""
@@ -137,13 +136,12 @@ class CohortRegistry:
                 # activation) but their membership is frozen once materialized.
                 project.cohorts.append(definition)
                 project.generation[definition.id] = generation_of(definition)
-                conditions = event_conditions(definition.criteria)
-                project.reads_specs[definition.id] = frozenset(spec_key(c) for c in conditions)
+                read = [(spec_key(c), c) for c in event_conditions(definition.criteria)]
+                project.reads_specs[definition.id] = frozenset(spec for spec, _ in read)
                 project.reads_cohorts[definition.id] = frozenset(
                     referenced_cohorts(definition.criteria)
                 )
-                for condition in conditions:
-                    spec = spec_key(condition)
+                for spec, condition in read:
                     project.needs[spec] = project.needs.get(spec, Needs()).merge(
                         needs_of(condition)
                     )

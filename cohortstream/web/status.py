@@ -24,12 +24,11 @@ from cohortstream.web.cohorts import (
 from cohortstream.web.partitions import this_worker
 from cohortstream.web.status_render import render_status
 
-THROUGHPUT_WINDOW_S = 60  # as in STORED_LAST_MINUTE
-# SIZES shows the 200 largest cohorts: a page, not a report.
+THROUGHPUT_WINDOW_S = 60
 
-STORED_LAST_MINUTE = """SELECT count() AS n FROM events
-WHERE _inserted_at >= now64(6) - INTERVAL 60 SECOND"""
-# {project}: "" or " AND project_id = N" with N an int.
+STORED_LAST_MINUTE = f"""SELECT count() AS n FROM events
+WHERE _inserted_at >= now64(6) - INTERVAL {THROUGHPUT_WINDOW_S} SECOND"""  # noqa: S608 - an int
+# The 200 largest cohorts: a page, not a report. {project}: "" or " AND project_id = N".
 SIZES = """SELECT project_id, cohort_id, countIf(is_member = 1) AS members
 FROM cohort_members FINAL WHERE 1{project} GROUP BY project_id, cohort_id
 ORDER BY members DESC, project_id, cohort_id LIMIT 200"""

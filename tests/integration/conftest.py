@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
+import json
 import os
 import re
 import signal
@@ -92,6 +93,14 @@ def run_cli(settings: Settings, *args: str, timeout: float = 60) -> subprocess.C
         timeout=timeout,
         env={"COHORTSTREAM_STATE_DIR": str(settings.state_dir), "PATH": ""},
     )
+
+
+def apply_cohort(settings: Settings, tmp_path: Path, definition: dict) -> None:
+    """`cohortstream cohorts apply` of one definition, as a person would; it must succeed."""
+    path = tmp_path / "cohort.json"
+    path.write_text(json.dumps(definition))
+    result = run_cli(settings, "cohorts", "apply", str(path))
+    assert result.returncode == 0, result.stderr
 
 
 class Workers:

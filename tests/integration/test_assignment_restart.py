@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import Counter
 
@@ -14,7 +13,7 @@ import pytest
 from cohortstream.agents.assignment import RULES_REFRESH_S
 from cohortstream.streams.admin import ensure_topics
 
-from .conftest import Workers, run_cli, wait_for_ok
+from .conftest import Workers, apply_cohort, wait_for_ok
 
 pytestmark = pytest.mark.integration
 
@@ -34,9 +33,7 @@ async def test_a_worker_killed_mid_stream_assigns_nobody_twice(own_stack, tmp_pa
 
 async def _killed_mid_stream(stack, workers, tmp_path):
     cohort = {"id": "picked", "project_id": 1, "name": "Picked", "kind": "manual"}
-    path = tmp_path / "cohort.json"
-    path.write_text(json.dumps(cohort))
-    assert run_cli(stack, "cohorts", "apply", str(path)).returncode == 0
+    apply_cohort(stack, tmp_path, cohort)
     await ensure_topics(stack)
     first = workers.start()
     web = f"http://127.0.0.1:{workers.web_ports[0]}"

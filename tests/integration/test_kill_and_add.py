@@ -5,7 +5,6 @@ come out once each."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import aiohttp
@@ -18,7 +17,7 @@ from cohortstream.oracle.persons import PersonsOracle
 from cohortstream.streams.admin import ensure_topics
 
 from ..unit.tables.workload import identity_workload
-from .conftest import run_cli, until_all_consume, wait_for_count
+from .conftest import apply_cohort, until_all_consume, wait_for_count
 from .test_cohorts import wait_until_live
 from .test_persons import capture_payload, postgres_persons
 
@@ -44,9 +43,7 @@ async def test_a_killed_worker_and_a_new_one_lose_and_double_nothing(
         "name": "Signed in",
         "criteria": {"type": "event", "event": "signed_in", "check": "exists"},
     }
-    path = tmp_path / "cohort.json"
-    path.write_text(json.dumps(cohort))
-    assert run_cli(stack, "cohorts", "apply", str(path)).returncode == 0
+    apply_cohort(stack, tmp_path, cohort)
     await ensure_topics(stack)
     doomed = workers.start()
     workers.start()

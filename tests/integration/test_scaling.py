@@ -4,7 +4,6 @@ event is stored once, and each buyer enters the cohort exactly once."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 
 import aiohttp
@@ -14,7 +13,7 @@ import pytest
 from cohortstream.cli.producer import EventProducer
 from cohortstream.streams.admin import ensure_topics
 
-from .conftest import run_cli, until_all_consume, wait_for_count
+from .conftest import apply_cohort, until_all_consume, wait_for_count
 from .test_cohorts import wait_until_live
 
 pytestmark = pytest.mark.integration
@@ -53,9 +52,7 @@ async def _join_then_leave(stack, workers, warehouse, tmp_path):
         "name": "Bought",
         "criteria": {"type": "event", "event": "purchase", "check": "exists"},
     }
-    path = tmp_path / "cohort.json"
-    path.write_text(json.dumps(cohort))
-    assert run_cli(stack, "cohorts", "apply", str(path)).returncode == 0
+    apply_cohort(stack, tmp_path, cohort)
     await ensure_topics(stack)
     first = workers.start()
     async with aiohttp.ClientSession() as session:

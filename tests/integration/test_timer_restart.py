@@ -4,7 +4,6 @@ new worker rebuilds its timer index from the changelog and fires it."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import aiohttp
@@ -15,7 +14,7 @@ from cohortstream.cli.producer import EventProducer
 from cohortstream.sinks.connect import open_warehouse
 from cohortstream.streams.admin import ensure_topics
 
-from .conftest import Workers, run_cli
+from .conftest import Workers, apply_cohort
 from .test_cohorts import wait_until_live
 
 pytestmark = pytest.mark.integration
@@ -41,9 +40,7 @@ async def _timer_survives(stack, workers, warehouse, tmp_path):
         "name": "Logged in within 20 s",
         "criteria": {"type": "event", "event": "login", "check": "exists", "within": "20s"},
     }
-    path = tmp_path / "cohort.json"
-    path.write_text(json.dumps(definition))
-    assert run_cli(stack, "cohorts", "apply", str(path)).returncode == 0
+    apply_cohort(stack, tmp_path, definition)
     await ensure_topics(stack)
     first = workers.start(env={"TABLE_STORE": "rocksdb"})
     async with aiohttp.ClientSession() as session:
