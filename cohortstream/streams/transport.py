@@ -16,12 +16,15 @@ are probed with one fetch from the reported end; against Kafka the probe
 returns the same number it was given.
 
 And it keeps records fetched around a seek from being lost (``Consumer``),
-and makes a worker leave its group on shutdown in the group's first
-generation too (``leave_group_from_generation_zero``).
+makes a worker leave its group on shutdown in the group's first
+generation too (``leave_group_from_generation_zero``), and makes the
+producer's flush wait for every table write (``FlushingProducerBuffer``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -31,7 +34,8 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.group import LeaveGroupRequest
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP
+from faust.transport.producer import ProducerBuffer
+from faust.types import TP, FutureMessage
 
 log = logging.getLogger(__name__)
 
@@ -153,5 +157,49 @@ class Consumer(faust_aiokafka.Consumer):
             raise
 
 
+class FlushingProducerBuffer(ProducerBuffer):
+    """Faust's buffer of ``send_soon`` records (every table write), with a flush that
+    returns only once each of them is with the Kafka client.
+
+    Faust flushes the producer before it commits offsets and before it hands
+    partitions over in a rebalance, so that the changelogs hold every table write
+    the committed offsets stand for. Its buffer's flush waits 0.1 s for each
+    record and returns at the first wait that times out, however many are left,
+    and a record taken off the queue but not yet given to the client counts
+    nowhere. So under load offsets were committed, and partitions handed over,
+    ahead of the changelog: a worker killed then, or the partition's new owner,
+    lost those table writes for good (CI: persons that should have merged were
+    left apart after a SIGKILL).
+    """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.in_flight = 0  # taken off the queue, not yet with the client
+
+    async def _send_pending(self, fut: FutureMessage) -> None:
+        self.in_flight += 1
+        try:
+            await super()._send_pending(fut)
+        finally:
+            self.in_flight -= 1
+
+    async def flush(self) -> None:
+        while self.size or self.in_flight:
+            if self.state != "running" and self.size:
+                raise RuntimeError("Cannot flush: Producer not Running")
+            self.message_sent.clear()
+            with contextlib.suppress(asyncio.TimeoutError):  # then look again
+                await asyncio.wait_for(self.message_sent.wait(), timeout=1.0)
+
+
+class Producer(faust_aiokafka.Producer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.app.conf.producer_threaded:  # the threaded one has a queue of its own
+            self.buffer = FlushingProducerBuffer(loop=self.loop, beacon=self.beacon)
+            self.buffer.app = self.app
+
+
 class Transport(faust_aiokafka.Transport):
     Consumer = Consumer
+    Producer = Producer

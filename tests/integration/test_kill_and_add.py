@@ -19,7 +19,7 @@ from cohortstream.streams.admin import ensure_topics
 from ..unit.tables.workload import identity_workload
 from .conftest import apply_cohort, until_all_consume, wait_for_count
 from .test_cohorts import wait_until_live
-from .test_persons import capture_payload, postgres_persons
+from .test_persons import capture_payload, explain_divergence, postgres_persons
 
 pytestmark = pytest.mark.integration
 
@@ -75,10 +75,13 @@ async def test_a_killed_worker_and_a_new_one_lose_and_double_nothing(
             if have == want:
                 break
             await asyncio.sleep(1)
+        missing = sorted(sorted(g) for g in set(expected) - set(stored_persons))[:5]
+        extra = sorted(sorted(g) for g in set(stored_persons) - set(expected))[:5]
+        if extra:
+            why = await explain_divergence(connection, workers.web_ports[1], PROJECT, extra)
+            print(f"persons diverge:\n{why}\n{workers.logs()}")
     finally:
         await connection.close()
-    missing = sorted(sorted(g) for g in set(expected) - set(stored_persons))[:5]
-    extra = sorted(sorted(g) for g in set(stored_persons) - set(expected))[:5]
     assert set(stored_persons) == set(expected), f"missing {missing}\nextra {extra}"
     for group, person in expected.items():
         assert stored_persons[group]["properties"] == person.properties, sorted(group)
