@@ -12,11 +12,14 @@ import aiohttp
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from selenium.webdriver.common.by import By
 
 from cohortstream.agents.membership_history import SNAPSHOT
 from cohortstream.cli.producer import EventProducer
 from cohortstream.streams.admin import ensure_topics
+from cohortstream.web.status_render import REFRESH_S, SPARK_HEIGHT, SPARK_WIDTH
 
+from .browser import headless_chromium, wait_until
 from .conftest import run_cli
 
 pytestmark = pytest.mark.integration
@@ -137,12 +140,13 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
         f"AND cohort_id = 'buyers-{project_id}'"
     )
     assert members == [{"is_member": 0}]
+    # Last: it takes a refresh interval, and the cohort's window is short.
+    await asyncio.to_thread(status_page_reloads_itself, f"{web}/?project_id={project_id}")
     print(f"join visible in ClickHouse {joined_after:.2f}s after the qualifying event")
 
 
 async def exercise_status_page(session, web, project_id, cohort_id):
-    """The page for people at `/` and its figures (a browser test is not possible here:
-    no headless browser can be installed on this machine)."""
+    """The page for people at `/` and its figures, also as a real browser shows it."""
     async with session.get(f"{web}/status.json?project_id={project_id}") as response:
         assert response.status == 200
         status = await response.json()
@@ -158,6 +162,35 @@ async def exercise_status_page(session, web, project_id, cohort_id):
     assert f"<td>{cohort_id}</td>" in page and "<polyline" in page
     async with session.get(f"{web}/status.json?project_id=x") as response:
         assert response.status == 400
+    await asyncio.to_thread(_status_page_in_a_browser, f"{web}/?project_id={project_id}", cohort_id)
+
+
+def _status_page_in_a_browser(url: str, cohort_id: str) -> None:
+    with headless_chromium() as browser:
+        browser.get(url)
+        assert browser.title == "cohortstream status"
+        rows = browser.find_elements(By.CSS_SELECTOR, "#cohorts tr")
+        cells = [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+        [row] = [c for c in cells if c[1:2] == [cohort_id]]
+        assert row[2] == "1", cells
+        box = browser.execute_script(
+            "const r = document.querySelector('#cohorts svg.spark').getBoundingClientRect();"
+            "return [r.width, r.height];"
+        )
+        assert box == [SPARK_WIDTH, SPARK_HEIGHT]
+        assert browser.find_element(By.ID, "throughput").text.endswith("events/s")
+
+
+def status_page_reloads_itself(url: str) -> None:
+    """The page keeps itself current: the browser reloads it (a fresh window object)."""
+    with headless_chromium() as browser:
+        browser.get(url)
+        browser.execute_script("window.beforeReload = true;")
+        wait_until(
+            lambda: browser.execute_script("return window.beforeReload === undefined;"),
+            REFRESH_S + 10,
+            "the status page reloaded itself",
+        )
 
 
 async def exercise_operations(session, web, project_id, workers):
