@@ -33,9 +33,7 @@ async def update_persons(stream: Any) -> None:
         # (same idempotency keys) instead of losing them (see tables.batch_writes).
         writes = BatchWrites(persons)
         apply_each(partial(_apply, writes), commands, outbox)
-        for key in outbox.touched:  # changed in memory only: written with the batch
-            if key in writes:
-                writes[key] = writes[key]
+        writes.keep(outbox.touched)  # changed in place only: written with the batch
         for key, at in outbox.deadlines:
             cohorts.deadlines.set(key, at)
         await publish_outbox(outbox)

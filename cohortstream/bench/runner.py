@@ -24,6 +24,7 @@ from cohortstream.bench.measure import (
     prepare,
     produce,
 )
+from cohortstream.bench.state_size import StateSize, measure_state_size, state_rows
 from cohortstream.bench.workload import event_count, workload
 from cohortstream.cli.cohorts import apply_file
 from cohortstream.cli.tables import render_table
@@ -35,7 +36,9 @@ from cohortstream.settings import Settings
 SCENARIOS = {"singles": False, "sdk-batches": True}
 
 
-def run_bench(users: int, seed: int, scenarios: list[str], results_dir: Path) -> list[Result]:
+def run_bench(
+    users: int, seed: int, scenarios: list[str], results_dir: Path, state_users: list[int]
+) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="cohortstream-bench-") as tmp:
         state_dir = Path(tmp)
         ports = StackPorts(free_port(), free_port(), free_port(), free_port())
@@ -47,7 +50,11 @@ def run_bench(users: int, seed: int, scenarios: list[str], results_dir: Path) ->
             )
         finally:
             down(state_dir, say=lambda _: None)
-    _report(results, latency, users, seed, results_dir)
+    sizes = []
+    for count in state_users:  # in process, after the stack is gone: CPU of its own
+        click.echo(f"state per person at {count:,} users ...")
+        sizes.append(measure_state_size(count, seed))
+    _report(results, latency, sizes, users, seed, results_dir)
     return results
 
 
@@ -148,6 +155,7 @@ def ratios(results: list[Result], scenarios: list[str]) -> list[dict[str, str]]:
 def _report(
     results: list[Result],
     latency: dict[str, Any] | None,
+    sizes: list[StateSize],
     users: int,
     seed: int,
     results_dir: Path,
@@ -189,6 +197,9 @@ def _report(
                 ]
             )
         )
+    if sizes:
+        click.echo("\ntable state per live person (identity and person values, as stored):")
+        click.echo(render_table(state_rows(sizes)))
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"bench-{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_bytes(
@@ -208,6 +219,7 @@ def _report(
                 ],
                 "ratios": ratios(results, scenarios),
                 "latency": latency,
+                "state": [{**asdict(s), "bytes_per_person": s.bytes_per_person} for s in sizes],
             },
             option=orjson.OPT_INDENT_2,
         )

@@ -372,11 +372,18 @@ def _aware_time(text: str | None) -> datetime | None:
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
 )
-def bench(users: int, seed: int, scenarios: list[str], results_dir: Path) -> None:
+@click.option(
+    "--state-users",
+    default="10000,100000,1000000",
+    show_default=True,
+    help="User counts at which to measure table state per person (comma-separated; '' skips).",
+)
+def bench(users: int, seed: int, scenarios: list[str], results_dir: Path, state_users: str) -> None:
     """Measure throughput on a fresh local stack against the raw-consumer ceiling."""
     from cohortstream.bench.runner import run_bench
 
-    run_bench(users, seed, list(scenarios), results_dir)
+    counts = [int(n) for n in state_users.replace("_", "").split(",") if n.strip()]
+    run_bench(users, seed, list(scenarios), results_dir, counts)
 
 
 @cli.command()

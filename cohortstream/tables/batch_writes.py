@@ -7,11 +7,16 @@ decides nothing changed, and the records are lost for good (a cohort
 transition, a member row). Writing the table after publishing turns that
 into a repeat instead (same idempotency keys). Each key is also written once
 per batch, however many commands changed it.
+
+Values read are kept for the batch too: steps change a value in place and
+only say so (``Outbox.touched``), and a RocksDB-backed table decodes a fresh
+copy on every read, which would drop those changes (set stamps, evaluation
+times) where the in-memory table kept them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any
 
 
@@ -23,6 +28,7 @@ class BatchWrites(MutableMapping[str, Any]):
     def __init__(self, table: MutableMapping[str, Any]) -> None:
         self.table = table
         self.pending: dict[str, Any] = {}
+        self.read: dict[str, Any] = {}  # values as read, changed in place or not
 
     def __getitem__(self, key: str) -> Any:
         if key in self.pending:
@@ -30,7 +36,9 @@ class BatchWrites(MutableMapping[str, Any]):
             if value is self._DELETED:
                 raise KeyError(key)
             return value
-        return self.table[key]
+        if key not in self.read:
+            self.read[key] = self.table[key]
+        return self.read[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.pending[key] = value
@@ -58,6 +66,12 @@ class BatchWrites(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
+    def keep(self, keys: Iterable[str]) -> None:
+        """Write back ``keys``' values as changed in place (those still in the table)."""
+        for key in keys:
+            if key in self:
+                self[key] = self[key]
+
     def flush(self) -> int:
         """Write the batch's changes to the table; returns how many keys."""
         for key, value in self.pending.items():
@@ -67,4 +81,5 @@ class BatchWrites(MutableMapping[str, Any]):
                 self.table[key] = value
         written = len(self.pending)
         self.pending.clear()
+        self.read.clear()
         return written
