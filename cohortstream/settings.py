@@ -39,6 +39,11 @@ class Settings:
     topic_replication_factor: int = 1
     # A dead worker's partitions move after this long: short, for fast failover.
     consumer_session_timeout_s: float = 10.0
+    # How long a rebalance waits for a live worker to give its partitions up (finish
+    # the batch in hand, flush). Past it the worker is dropped while still writing:
+    # two owners of a partition. Faust's default; it does not delay a dead worker's
+    # failover, which the session timeout decides.
+    consumer_rebalance_timeout_s: float = 60.0
     # Longest a fetch waits for data; see cohortstream.streams.transport.
     consumer_fetch_max_wait_ms: int = 100
     sink_batch_rows: int = 1000
