@@ -135,6 +135,16 @@ ROUTES: dict[str, dict[str, Operation]] = {
     "/persons/{project_id}/by-id/{person_id}": _ops(
         get=Operation("A person by id", responses={200: "person", **BAD, **NOT_FOUND})
     ),
+    "/persons/{project_id}/{distinct_id}/cohorts/{cohort_id}/why": _ops(
+        get=Operation(
+            "Why the person is in the cohort or not: membership, the criteria tree "
+            "evaluated now with each condition's inputs, the next deadline",
+            responses={200: "explanation", **BAD, **NOT_FOUND},
+        )
+    ),
+    "/persons/{project_id}/by-id/{person_id}/cohorts/{cohort_id}/why": _ops(
+        get=Operation("The same, by person id", responses={200: "explanation", **BAD, **NOT_FOUND})
+    ),
     "/partitions": _ops(
         get=Operation(
             "This worker's partitions, lag per partition, standbys", responses={200: "partitions"}

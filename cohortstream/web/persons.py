@@ -12,18 +12,22 @@ partition (actives and standbys), and sent half the requests to the wrong one.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import aiohttp
 import orjson
 from faust.web import Request, Response, View
 
+from cohortstream.agents import cohorts
 from cohortstream.streams.app import app, events_topic, person_commands_topic, settings
+from cohortstream.tables.cohort_why import why_answer
 from cohortstream.tables.faust_tables import identities, persons
 from cohortstream.tables.keys import identity_key, partition_for, person_key
-from cohortstream.tables.person_state import public_view
+from cohortstream.tables.person_state import PersonState, public_view
 
 MAX_FORWARDS = 32
+_MISSING = {404: "no person {}", 500: "merge chain too long at {}"}
 
 
 def _project(raw: str) -> int | None:
@@ -87,6 +91,57 @@ class PersonCohorts(_PersonOfDistinctId):
         return self.json({"person_id": body["person_id"], "cohorts": body["cohorts"]})
 
 
+@app.page("/persons/{project_id}/{distinct_id}/cohorts/{cohort_id}/why")
+class PersonCohortWhy(View):
+    """Why the distinct_id's person is in a cohort or not (``cohorts.explain``)."""
+
+    async def get(
+        self, request: Request, project_id: str, distinct_id: str, cohort_id: str
+    ) -> Response:
+        project = _project(project_id)
+        if project is None:
+            return self.json({"error": "project_id must be a positive integer"}, status=400)
+        key = identity_key(project, distinct_id)
+        owner = owner_of(events_topic.get_topic_name(), key)
+        if not is_me(owner):
+            body, status = await fetch_json(owner, request.url.path)
+            return self.json(body, status=status)
+        entry = identities.get(key)
+        if entry is None or entry[0] is None:
+            return self.json({"error": f"no person for distinct_id {distinct_id!r}"}, status=404)
+        path = f"/persons/{project}/by-id/{entry[0]}/cohorts/{cohort_id}/why"
+        body, status = await fetch_json(_owner_of_person(project, entry[0]), path)
+        return self.json(body, status=status)
+
+
+@app.page("/persons/{project_id}/by-id/{person_id}/cohorts/{cohort_id}/why")
+class PersonByIdCohortWhy(View):
+    async def get(
+        self, request: Request, project_id: str, person_id: str, cohort_id: str
+    ) -> Response:
+        project = _project(project_id)
+        if project is None:
+            return self.json({"error": "project_id must be a positive integer"}, status=400)
+        owner = _owner_of_person(project, person_id)
+        if not is_me(owner):
+            body, status = await fetch_json(owner, request.url.path)
+            return self.json(body, status=status)
+        state, status = live_person(project, person_id)
+        if state is None:
+            return self.json({"error": _MISSING[status].format(person_id)}, status=status)
+        if "forward" in state:  # merged into a person held elsewhere
+            forward = state["forward"]
+            body, status = await fetch_json(
+                _owner_of_person(project, forward),
+                f"/persons/{project}/by-id/{forward}/cohorts/{cohort_id}/why",
+            )
+            return self.json(body, status=status)
+        body, status = why_answer(
+            state, cohorts.registry.project(project), cohort_id, int(time.time())
+        )
+        return self.json(body, status=status)
+
+
 @app.page("/persons/{project_id}/by-id/{person_id}")
 class PersonById(View):
     async def get(self, request: Request, project_id: str, person_id: str) -> Response:
@@ -104,17 +159,26 @@ class PersonById(View):
 def person_answer(project: int, person_id: str) -> tuple[dict[str, Any], int]:
     """The live person, following merges held on this worker; a merge into a person
     held elsewhere answers with where to look."""
+    state, status = live_person(project, person_id)
+    if state is None:
+        return {"error": _MISSING[status].format(person_id)}, status
+    if "forward" in state:
+        forward = state["forward"]
+        return {"merged_into": forward, "see": f"/persons/{project}/by-id/{forward}"}, 409
+    return public_view(state), 200
+
+
+def live_person(project: int, person_id: str) -> tuple[PersonState | None, int]:
+    """The person's state, following merges held on this worker: live, or the
+    tombstone whose forward is held elsewhere; None and a status otherwise."""
     for _ in range(MAX_FORWARDS):
         state = persons.get(person_key(project, person_id))
         if state is None or state.get("deleted"):
-            return {"error": f"no person {person_id}"}, 404
-        if "forward" not in state:
-            return public_view(state), 200
-        forward = state["forward"]
-        if not is_me(_owner_of_person(project, forward)):
-            return {"merged_into": forward, "see": f"/persons/{project}/by-id/{forward}"}, 409
-        person_id = forward
-    return {"error": "merge chain too long"}, 500
+            return None, 404
+        if "forward" not in state or not is_me(_owner_of_person(project, state["forward"])):
+            return state, 200
+        person_id = state["forward"]
+    return None, 500
 
 
 def _owner_of_person(project: int, person_id: str) -> str:

@@ -113,6 +113,7 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
             assert response.status == 200
             body = await response.json()
             assert set(body["cohorts"]) == {f"buyers-{project_id}"}
+        await exercise_why(session, web, project_id, f"buyers-{project_id}")
         members_url = f"{web}/cohorts/{project_id}/buyers-{project_id}/members?limit=10"
         async with session.get(members_url) as response:
             assert (await response.json()) == {"members": [body["person_id"]]}
@@ -143,6 +144,27 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
     # Last: it takes a refresh interval, and the cohort's window is short.
     await asyncio.to_thread(status_page_reloads_itself, f"{web}/?project_id={project_id}")
     print(f"join visible in ClickHouse {joined_after:.2f}s after the qualifying event")
+
+
+async def exercise_why(session, web, project_id, cohort_id):
+    """Why the buyer is in: the count condition, with the purchases it counted."""
+    async with session.get(f"{web}/persons/{project_id}/buyer/cohorts/{cohort_id}/why") as r:
+        assert r.status == 200, await r.text()
+        why = await r.json()
+    assert (why["cohort_id"], why["member"], why["entries"]) == (cohort_id, True, 1), why
+    leaf = why["criteria"]
+    assert (leaf["type"], leaf["event"], leaf["check"], leaf["value"]) == (
+        "event",
+        "purchase",
+        "count",
+        2,
+    )
+    assert leaf["count"] == len(leaf["occurrences"]), leaf
+    assert leaf["matches"] == (leaf["count"] >= 2), leaf  # 6 s window: may have passed
+    if leaf["occurrences"]:  # the oldest counted purchase leaves the window first
+        assert leaf["next_change"] == leaf["occurrences"][0]["at"] + 6, leaf
+    async with session.get(f"{web}/persons/{project_id}/buyer/cohorts/nope/why") as r:
+        assert r.status == 404
 
 
 async def exercise_status_page(session, web, project_id, cohort_id):

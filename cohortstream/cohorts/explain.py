@@ -1,0 +1,92 @@
+"""Why a person is (or is not) in a cohort: the criteria tree, evaluated, with what
+each leaf read.
+
+Every node carries ``matches`` and ``next_change`` exactly as ``evaluate``
+computes them (it is called for each node), so the explanation cannot drift
+from the decision; leaves add their inputs: the occurrences an event
+condition counted and the window they fell in, the property value a person
+condition compared, the membership a cohort condition read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cohortstream.cohorts.counters import Counter, count_within, spec_key, total
+from cohortstream.cohorts.definition import (
+    AndCondition,
+    CohortCondition,
+    EventCondition,
+    NotCondition,
+    OrCondition,
+    PersonCondition,
+)
+from cohortstream.cohorts.evaluate import MISSING, evaluate
+
+
+def explain(
+    condition: Any,
+    *,
+    now: int,
+    properties: Mapping[str, Any],
+    counters: Mapping[str, Counter],
+    memberships: Mapping[str, bool],
+) -> dict[str, Any]:
+    def node(c: Any) -> dict[str, Any]:
+        outcome = evaluate(
+            c, now=now, properties=properties, counters=counters, memberships=memberships
+        )
+        return {"matches": outcome.matches, "next_change": outcome.next_change, **_details(c)}
+
+    def _details(c: Any) -> dict[str, Any]:
+        if isinstance(c, EventCondition):
+            return _event(c, now, counters.get(spec_key(c)))
+        if isinstance(c, PersonCondition):
+            value = properties.get(c.key, MISSING)
+            return {
+                "type": "person",
+                "key": c.key,
+                "operator": c.operator,
+                "value": c.value,
+                "is_set": value is not MISSING,
+                "actual": None if value is MISSING else value,
+            }
+        if isinstance(c, CohortCondition):
+            return {
+                "type": "cohort",
+                "cohort_id": c.cohort_id,
+                "member": c.member,
+                "is_member": memberships.get(c.cohort_id, False),
+            }
+        if isinstance(c, NotCondition):
+            return {"type": "not", "condition": node(c.condition)}
+        if isinstance(c, (AndCondition, OrCondition)):
+            kind = "and" if isinstance(c, AndCondition) else "or"
+            return {"type": kind, "conditions": [node(inner) for inner in c.conditions]}
+        raise TypeError(f"unknown condition {c!r}")
+
+    return node(condition)
+
+
+def _event(condition: EventCondition, now: int, counter: Counter | None) -> dict[str, Any]:
+    described: dict[str, Any] = {
+        "type": "event",
+        "event": condition.event,
+        "where": [f.model_dump() for f in condition.where],
+        "check": condition.check,
+        "operator": condition.operator,
+        "value": condition.value,
+        "within": condition.within,
+    }
+    window = condition.window_seconds
+    if window is None:
+        # Totals are kept up to what the condition needs (its value + 1): "at least".
+        return {**described, "count": total(counter)}
+    kept = counter["ts"] if counter else []
+    return {
+        **described,
+        "count": count_within(counter, now, window),
+        "window": {"after": now - window, "until": now},
+        "occurrences": [{"at": at, "uuid": uuid} for at, uuid in kept if now - window < at <= now],
+    }
