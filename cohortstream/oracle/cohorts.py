@@ -74,7 +74,12 @@ class CohortsOracle(PersonsOracle):
         received = event["created_at_us"] // 1_000_000
         self.advance(received - 1)
         self.clock = max(self.clock, received)
+        start = len(self.transitions)
         super().apply(event)
+        # What the event itself caused names it; what a merge it made caused does not.
+        for change in self.transitions[start:]:
+            caused = change["source"] in ("event", "manual", "delete")
+            change["event_uuid"] = event["uuid"] if caused else ""
 
     def advance(self, now: int) -> None:
         """Evaluate every person at every moment up to ``now`` its result could change."""
@@ -88,8 +93,11 @@ class CohortsOracle(PersonsOracle):
                 break
             moment = min(due)
             self.clock = moment
+            start = len(self.transitions)
             for person_id in due[moment]:
                 self._evaluate(person_id, moment, "timer")
+            for change in self.transitions[start:]:
+                change["event_uuid"] = ""  # a deadline: its moment is ``at``
             self._timers_through = moment
         self.clock = max(self.clock, now)
         self._timers_through = max(self._timers_through, now)

@@ -67,6 +67,7 @@ def clickhouse_rows(rows: list[Row]) -> dict[str, list[Row]]:
                 "at": clickhouse_time(t["at"] * 1_000_000)[:19],
                 "source": t["source"],
                 "idempotency_key": t["idempotency_key"],
+                "event_uuid": t.get("event_uuid", ""),
             }
             for t in by_table.get("transitions", [])
         ],

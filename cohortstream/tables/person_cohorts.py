@@ -65,6 +65,7 @@ def evaluate_cohorts(
     source: str,
     outbox: Outbox,
     moved_counters: set[str] | None = None,
+    cause: str = "",
 ) -> bool:
     """Re-evaluate the dynamic cohorts of the person's project at ``now``; emits
     transitions and member rows; sets ``next_check``. Returns whether state changed.
@@ -119,7 +120,7 @@ def evaluate_cohorts(
                 outbox.rows.append(member_row(person, definition.id, result.membership))
         if definition.id not in project.silent:
             for change in result.transitions:
-                _emit(outbox, change)
+                _emit(outbox, change, cause)
         for moment in (outcome.next_change, result.next_check):
             if moment is not None and moment > now:
                 next_check = moment if next_check is None else min(next_check, moment)
@@ -150,7 +151,12 @@ def note_unchanged(person: PersonState, now: int) -> None:
 
 
 def leave_all(
-    person: PersonState, project: ProjectCohorts | None, now: int, source: str, outbox: Outbox
+    person: PersonState,
+    project: ProjectCohorts | None,
+    now: int,
+    source: str,
+    outbox: Outbox,
+    cause: str = "",
 ) -> None:
     """The person stops existing (merged away, deleted): it leaves every cohort."""
     if project is None:
@@ -166,7 +172,8 @@ def leave_all(
         stored[definition.id] = left.to_json()
         outbox.rows.append(member_row(person, definition.id, left))
         if current.announced:
-            _emit(outbox, transition(definition, person["id"], LEFT, current.entries, now, source))
+            left_now = transition(definition, person["id"], LEFT, current.entries, now, source)
+            _emit(outbox, left_now, cause)
     person["cohorts"] = stored
     person["next_check"] = None
 
@@ -187,6 +194,7 @@ def set_manual_membership(
     now: int,
     source: str,
     outbox: Outbox,
+    cause: str = "",
 ) -> bool:
     """Add the person to a manual cohort or take it out; whether anything changed."""
     stored = dict(person.get("cohorts", {}))
@@ -205,12 +213,15 @@ def set_manual_membership(
     person["cohorts"] = stored
     outbox.rows.append(member_row(person, definition.id, updated))
     if announce:
-        _emit(outbox, transition(definition, person["id"], kind, updated.entries, now, source))
+        change = transition(definition, person["id"], kind, updated.entries, now, source)
+        _emit(outbox, change, cause)
     return True
 
 
-def _emit(outbox: Outbox, change: dict[str, Any]) -> None:
-    """A transition goes to the topic and to the transitions table."""
+def _emit(outbox: Outbox, change: dict[str, Any], cause: str) -> None:
+    """A transition goes to the topic and to the transitions table. ``cause``: the uuid
+    of the event that made it ("" for a timer: ``at`` is its deadline; or a merge)."""
+    change["event_uuid"] = cause
     outbox.transitions.append(change)
     outbox.rows.append({"table": "transitions", **change})
 

@@ -108,7 +108,7 @@ def _on_event(
         changed = True
     now = command.get("received_s", timestamp_us // 1_000_000)
     if command.get("delete"):
-        _delete(table, key, person, outbox, project, now)
+        _delete(table, key, person, outbox, project, now, command["uuid"])
         return
     cohort_state_moved = False
     if command.get("manual"):
@@ -122,10 +122,13 @@ def _on_event(
             command["uuid"],
             now,
         )
+        cause = command["uuid"]
         if created or changed or cohort_state_moved or is_due(person, now):
-            cohort_state_moved |= evaluate_cohorts(person, project, now, "event", outbox)
+            cohort_state_moved |= evaluate_cohorts(
+                person, project, now, "event", outbox, cause=cause
+            )
         elif moved_counters:
-            evaluate_cohorts(person, project, now, "event", outbox, moved_counters)
+            evaluate_cohorts(person, project, now, "event", outbox, moved_counters, cause)
             cohort_state_moved = True
         else:
             note_unchanged(person, now)
@@ -159,7 +162,7 @@ def _manual(
             _warning(command, "unknown_manual_cohort", f"no manual cohort {cohort_id!r}")
         )
         return False
-    return set_manual_membership(person, definition, member, now, "manual", outbox)
+    return set_manual_membership(person, definition, member, now, "manual", outbox, command["uuid"])
 
 
 def _attach(person: PersonState, command: Command, outbox: Outbox) -> bool:
@@ -397,7 +400,7 @@ def _on_delete(
     project: ProjectCohorts | None,
 ) -> None:
     if is_live(state) and state is not None:
-        _delete(table, key, state, outbox, project, command.get("at", 0))
+        _delete(table, key, state, outbox, project, command.get("at", 0), command.get("uuid", ""))
 
 
 def _on_tick(
@@ -505,8 +508,9 @@ def _delete(
     outbox: Outbox,
     project: ProjectCohorts | None,
     now: int,
+    cause: str,
 ) -> None:
-    leave_all(person, project, now, "delete", outbox)
+    leave_all(person, project, now, "delete", outbox, cause)
     version = person["version"] + 1
     for distinct_id, mapping_version in person["distinct_ids"].items():
         outbox.identity_commands.append(

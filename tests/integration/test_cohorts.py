@@ -25,9 +25,16 @@ from .conftest import run_cli
 pytestmark = pytest.mark.integration
 
 
+PURCHASE_UUIDS = {
+    1: "0193f2a0-0000-7000-8000-000000000001",
+    2: "0193f2a0-0000-7000-8000-000000000002",
+}
+
+
 async def transitions(warehouse, project_id):
     return await warehouse.query_rows(
-        "SELECT kind, entry_count, source, toUnixTimestamp(at) AS at FROM cohort_transitions "
+        "SELECT kind, entry_count, source, toUnixTimestamp(at) AS at, event_uuid "
+        "FROM cohort_transitions "
         f"FINAL WHERE project_id = {project_id} AND cohort_id = 'buyers-{project_id}' "
         "ORDER BY at, kind DESC"
     )
@@ -77,6 +84,7 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
     def purchase(n: int) -> bytes:
         return orjson.dumps(
             {
+                "uuid": PURCHASE_UUIDS[n],
                 "event": "purchase",
                 "distinct_id": "buyer",
                 "project_id": project_id,
@@ -130,10 +138,11 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
         await exercise_static_progress(session, web, project_id, workers)
         await exercise_operations(session, web, project_id, workers)
     assert (entered["kind"], entered["entry_count"], entered["source"]) == ("entered", 1, "event")
+    assert entered["event_uuid"] == PURCHASE_UUIDS[2]  # the purchase that qualified
 
     rows = await wait_for_rows(warehouse, project_id, 2, 30, workers)
     left = rows[1]
-    assert (left["kind"], left["source"]) == ("left", "timer")
+    assert (left["kind"], left["source"], left["event_uuid"]) == ("left", "timer", "")
     # The first purchase left the 6 s window: that moment, not when the timer ran.
     assert 0 < left["at"] - entered["at"] <= 6
     members = await warehouse.query_rows(

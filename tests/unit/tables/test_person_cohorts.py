@@ -74,6 +74,8 @@ def test_count_within_a_window_joins_on_the_event_and_leaves_on_the_timer():
     network.advance_clock(T0 + 61)  # the click at T0 left (T0 + 1, T0 + 61]
     assert kinds(network)[-1] == ("power", "left", 1, "timer")
     assert network.transitions[-1]["at"] == T0 + 60
+    # The entry names the third qualifying click; the leave's cause is its deadline (at).
+    assert [t["event_uuid"] for t in network.transitions] == ["e2", ""]
 
 
 def test_absence_joins_with_no_event_when_the_window_completes():
