@@ -8,7 +8,9 @@ that spec needs (uuids make a redelivered event count once):
 - ``exists``/``not_exists`` within W: the latest time (K = 1);
 - ``count op N`` within W: the N + 1 latest times are enough to tell every
   operator at any moment (K = N + 1);
-- without a window: the total, capped at N + 1 (or 1 for exists).
+- without a window: the total, capped at N + 1 (or 1 for exists);
+- ``first_time`` within W: the earliest occurrence ever ("first"), whatever
+  the window, kept apart from the latest ones.
 
 Windows are rolling and exact to the second: at time t, ``within W`` covers
 occurrences with time in (t - W, t]. Because the kept times are the latest
@@ -29,7 +31,8 @@ import orjson
 
 from cohortstream.cohorts.definition import EventCondition
 
-Counter = dict[str, Any]  # {"ts": [[seconds, uuid], ...] ascending, "ids": [uuid, ...]}
+# {"ts": [[seconds, uuid], ...] ascending, "ids": [uuid, ...], "first": [seconds, uuid]}
+Counter = dict[str, Any]
 
 
 def spec_key(condition: EventCondition) -> str:
@@ -47,13 +50,20 @@ class Needs:
 
     latest: int = 0  # K
     total_cap: int = 0  # C
+    first: bool = False  # the earliest occurrence ever
 
     def merge(self, other: Needs) -> Needs:
-        return Needs(max(self.latest, other.latest), max(self.total_cap, other.total_cap))
+        return Needs(
+            max(self.latest, other.latest),
+            max(self.total_cap, other.total_cap),
+            self.first or other.first,
+        )
 
 
 def needs_of(condition: EventCondition) -> Needs:
     threshold = condition.value or 0
+    if condition.check == "first_time":
+        return Needs(first=True)
     if condition.within is None:
         return Needs(total_cap=threshold + 1 if condition.check == "count" else 1)
     return Needs(latest=threshold + 1 if condition.check == "count" else 1)
@@ -77,9 +87,20 @@ def record(counter: Counter | None, at: int, event_uuid: str, needs: Needs, now:
     if len(ids) < max(needs.total_cap, 1) and event_uuid not in ids:
         ids.append(event_uuid)
         changed = True
+    first = counter.get("first") if counter else None
+    if needs.first and (first is None or [at, event_uuid] < first):
+        first = [at, event_uuid]
+        changed = True
     if not changed and counter is not None:
         return counter
-    return {"ts": times, "ids": ids}
+    return _counter(times, ids, first)
+
+
+def _counter(times: list[list[Any]], ids: list[str], first: list[Any] | None) -> Counter:
+    counter: Counter = {"ts": times, "ids": ids}
+    if first is not None:  # only specs a first_time condition reads keep it
+        counter["first"] = first
+    return counter
 
 
 def _trim(times: list[list[Any]], keep: int, now: int) -> list[list[Any]]:
@@ -100,7 +121,13 @@ def merge_counters(a: Counter | None, b: Counter | None, needs: Needs, now: int)
     times = [list(e) for e in sorted({(t, u) for t, u in a["ts"] + b["ts"]})]
     kept = _trim(times, needs.latest, now) if needs.latest else []
     ids = list(dict.fromkeys(a["ids"] + b["ids"]))[: max(needs.total_cap, 1)]
-    return {"ts": kept, "ids": ids}
+    firsts = [f for f in (a.get("first"), b.get("first")) if f is not None]
+    return _counter(kept, ids, min(firsts) if needs.first and firsts else None)
+
+
+def first_occurrence(counter: Counter | None) -> list[Any] | None:
+    """[seconds, uuid] of the earliest occurrence recorded, for first_time conditions."""
+    return counter.get("first") if counter else None
 
 
 def count_within(counter: Counter | None, now: int, window: int) -> int:

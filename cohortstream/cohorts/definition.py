@@ -75,7 +75,8 @@ class PropertyFilter(_Strict):
 class EventCondition(_Strict):
     type: Literal["event"]
     event: Annotated[str, Field(min_length=1)]
-    check: Literal["exists", "not_exists", "count"] = "exists"
+    # first_time: the person's first ever occurrence falls within the window.
+    check: Literal["exists", "not_exists", "count", "first_time"] = "exists"
     operator: CountOperator | None = None
     value: Annotated[int, Field(ge=0)] | None = None
     within: str | None = None
@@ -94,6 +95,8 @@ class EventCondition(_Strict):
             raise ValueError("check 'count' needs an operator and a value")
         if self.check != "count" and (self.operator is not None or self.value is not None):
             raise ValueError(f"check {self.check!r} takes no operator or value")
+        if self.check == "first_time" and self.within is None:
+            raise ValueError("check 'first_time' needs within (when the first time counts)")
         return self
 
     @property

@@ -15,6 +15,7 @@ from typing import Any
 from cohortstream.cohorts.counters import (
     Counter,
     count_within,
+    first_occurrence,
     next_entry,
     next_exit,
     spec_key,
@@ -82,6 +83,8 @@ def evaluate(
 
 def _event(condition: EventCondition, now: int, counter: Counter | None) -> Outcome:
     window = condition.window_seconds
+    if condition.check == "first_time" and window is not None:
+        return first_time(first_occurrence(counter), now, window)
     if window is None:
         ever = total(counter)
         if condition.check == "exists":
@@ -96,6 +99,19 @@ def _event(condition: EventCondition, now: int, counter: Counter | None) -> Outc
     if condition.check == "not_exists":
         return Outcome(count == 0, change)
     return Outcome(compare(condition.operator or "gte", count, condition.value), change)
+
+
+def first_time(first: list[Any] | None, now: int, window: int) -> Outcome:
+    """The first occurrence lies in (now - window, now]; it enters when its time comes
+    and leaves ``window`` later. A late event stamped earlier moves it back."""
+    if first is None:
+        return Outcome(False)
+    at = first[0]
+    if at > now:
+        return Outcome(False, at)
+    if at > now - window:
+        return Outcome(True, at + window)
+    return Outcome(False)
 
 
 def matches_filters(filters: list[PropertyFilter], properties: Mapping[str, Any]) -> bool:

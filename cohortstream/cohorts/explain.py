@@ -13,7 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cohortstream.cohorts.counters import Counter, count_within, spec_key, total
+from cohortstream.cohorts.counters import (
+    Counter,
+    count_within,
+    first_occurrence,
+    spec_key,
+    total,
+)
 from cohortstream.cohorts.definition import (
     AndCondition,
     CohortCondition,
@@ -80,6 +86,13 @@ def _event(condition: EventCondition, now: int, counter: Counter | None) -> dict
         "within": condition.within,
     }
     window = condition.window_seconds
+    if condition.check == "first_time" and window is not None:
+        first = first_occurrence(counter)
+        return {
+            **described,
+            "first": None if first is None else {"at": first[0], "uuid": first[1]},
+            "window": {"after": now - window, "until": now},
+        }
     if window is None:
         # Totals are kept up to what the condition needs (its value + 1): "at least".
         return {**described, "count": total(counter)}

@@ -202,6 +202,14 @@ class CohortsOracle(PersonsOracle):
     ) -> bool:
         if isinstance(condition, EventCondition):
             window = condition.window_seconds
+            if condition.check == "first_time" and window is not None:
+                times = [
+                    at
+                    for at, name, event_properties in self._occurrences[person_id].values()
+                    if name == condition.event
+                    and matches_filters(condition.where, event_properties)
+                ]  # every occurrence, inside any window or not: the first ever
+                return bool(times) and now - window < min(times) <= now
             count = sum(
                 1
                 for at, name, event_properties in self._occurrences[person_id].values()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from cohortstream.cohorts.counters import Needs, record, spec_key
+from cohortstream.cohorts.counters import Needs, merge_counters, record, spec_key
 from cohortstream.cohorts.definition import parse_definition
 from cohortstream.cohorts.evaluate import compare, evaluate, matches_filters
 
@@ -117,3 +117,45 @@ def test_missing_properties_only_match_negations():
     )
     assert matches_filters(condition.where, {})
     assert not matches_filters(condition.where, {"plan": "free"})
+
+
+FIRST_LOGIN = {"type": "event", "event": "login", "check": "first_time", "within": "7d"}
+
+
+def test_first_time_holds_while_the_first_occurrence_is_in_the_window():
+    condition = criteria(FIRST_LOGIN)
+    counter = None
+    for at in (10 * DAY, 12 * DAY):  # the second login does not move the first
+        counter = record(counter, at, f"u{at}", Needs(first=True), at)
+    counters = {spec_key(condition): counter}
+
+    def at(now):
+        outcome = evaluate(condition, now=now, properties={}, counters=counters, memberships={})
+        return outcome.matches, outcome.next_change
+
+    assert at(9 * DAY) == (False, 10 * DAY)  # stamped ahead: enters when its time comes
+    assert at(10 * DAY) == (True, 17 * DAY)
+    assert at(17 * DAY) == (False, None)  # 12d's login is not a first time
+    # A late login stamped earlier becomes the first: now out of the window.
+    counter = record(counter, 2 * DAY, "late", Needs(first=True), 12 * DAY)
+    assert counter["first"] == [2 * DAY, "late"]
+    counters[spec_key(condition)] = counter
+    assert at(12 * DAY) == (False, None)
+
+
+def test_first_time_needs_a_window_and_takes_no_threshold():
+    with pytest.raises(ValueError, match="first_time"):
+        criteria({**FIRST_LOGIN, "within": None})
+    with pytest.raises(ValueError, match="operator"):
+        criteria({**FIRST_LOGIN, "operator": "gte", "value": 1})
+
+
+def test_counters_keep_the_first_occurrence_only_where_a_condition_reads_it():
+    assert "first" not in record(None, 5, "a", Needs(latest=1), 5)
+    merged = merge_counters(
+        record(None, 9, "b", Needs(first=True), 9),
+        record(None, 4, "a", Needs(first=True), 9),
+        Needs(first=True),
+        9,
+    )
+    assert merged is not None and merged["first"] == [4, "a"]

@@ -151,6 +151,34 @@ COHORTS: list[dict[str, Any]] = [
             ],
         },
     ),
+    # First time: a first login within the hour (a late event stamped earlier moves it),
+    # and a first big purchase within 2h, shared with a count on the same counter.
+    _cohort("new-login", _event("login", "first_time", within="1h")),
+    _cohort(
+        "first-big-buy",
+        {
+            "type": "and",
+            "conditions": [
+                _event(
+                    "purchase",
+                    "first_time",
+                    within="2h",
+                    where=[{"key": "amount", "operator": "gte", "value": 50}],
+                ),
+                {
+                    "type": "not",
+                    "condition": _event(
+                        "purchase",
+                        "count",
+                        operator="gte",
+                        value=3,
+                        within="30m",
+                        where=[{"key": "amount", "operator": "gte", "value": 50}],
+                    ),
+                },
+            ],
+        },
+    ),
 ]
 
 
