@@ -63,6 +63,10 @@ class Settings:
     # from there and the changelog's tail) or "memory" (rebuilt from the changelog
     # at every start; the unit tests and most integration tests use it).
     table_store: str = "rocksdb"
+    # How a merge combines two persons' values of a key: event_time (each key as if
+    # both persons' writes were applied in event-time order; order-independent) or
+    # winner (the merging event's side wins, as PostHog does).
+    person_merge_properties: str = "event_time"
     # A worker's own directory for RocksDB tables; empty: <state dir>/tables/<host>-<web port>.
     table_data_dir: str = ""
     # Per partition of each table (5 tables x the partitions a worker holds).
@@ -145,6 +149,11 @@ class Settings:
             raise SettingsError(f"LOG_FORMAT={self.log_format!r}: expected text or json")
         if self.table_store not in ("rocksdb", "memory"):
             raise SettingsError(f"TABLE_STORE={self.table_store!r}: expected rocksdb or memory")
+        if self.person_merge_properties not in ("event_time", "winner"):
+            raise SettingsError(
+                f"PERSON_MERGE_PROPERTIES={self.person_merge_properties!r}: "
+                "expected event_time or winner"
+            )
         if self.rocksdb_block_cache_mb < 1 or self.rocksdb_write_buffer_mb < 1:
             raise SettingsError("ROCKSDB_BLOCK_CACHE_MB and ROCKSDB_WRITE_BUFFER_MB must be >= 1")
         if self.sink_flush_seconds <= 0:

@@ -23,6 +23,7 @@ from cohortstream.ingestion.person_ids import person_id_for
 from cohortstream.tables.identities import MERGE_EVENTS, is_illegal_merge_id
 from cohortstream.tables.person_properties import person_updates
 from cohortstream.tables.person_state import (
+    BY_EVENT_TIME,
     PersonState,
     apply_set,
     apply_set_once,
@@ -49,7 +50,8 @@ class _Group:
 
 
 class PersonsOracle:
-    def __init__(self) -> None:
+    def __init__(self, merge_properties_by: str = BY_EVENT_TIME) -> None:
+        self.merge_properties_by = merge_properties_by
         self._group_of: dict[tuple[int, str], _Group] = {}
         self._forward: dict[str, str] = {}  # person id merged away -> the absorbing one
         self.refused_merges = 0
@@ -140,7 +142,13 @@ class PersonsOracle:
         into.id = survivor.id
         into.distinct_ids |= existing.distinct_ids
         # ``into`` is the event's side: the semantic winner.
-        merge_into(into.state, existing.state, incoming_wins=False, identified=False)
+        merge_into(
+            into.state,
+            existing.state,
+            incoming_wins=False,
+            identified=False,
+            properties_by=self.merge_properties_by,
+        )
         into.is_identified = (
             into.is_identified or existing.is_identified or kind != "merge_dangerously"
         )

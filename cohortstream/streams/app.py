@@ -11,6 +11,7 @@ import faust
 from cohortstream.settings import Settings
 from cohortstream.streams import codec, transport  # noqa: F401 - registers both
 from cohortstream.streams.records import MAX_MESSAGE_BYTES
+from cohortstream.tables import persons as person_rules
 
 # Internal topics: JSON lists, one message per destination partition and batch.
 ENRICHED_TOPIC = "events_enriched"  # EnrichedEvent, partitioned like the events topic
@@ -22,6 +23,7 @@ ASSIGNMENTS_TOPIC = "assignments"  # one record per assignment, keyed by its ide
 
 settings = Settings.load()
 transport.fetch_max_wait_ms = settings.consumer_fetch_max_wait_ms
+person_rules.merge_properties_by = settings.person_merge_properties
 
 
 class CohortstreamApp(faust.App):  # type: ignore[misc]

@@ -131,30 +131,44 @@ def apply_unset(state: PersonState, keys: list[str], stamp: tuple[int, str]) -> 
     return changed
 
 
+# How a merge combines the two persons' values of one key (setting PERSON_MERGE_PROPERTIES).
+BY_EVENT_TIME = "event_time"  # as if both persons' writes had been applied in event time
+WINNER_FIRST = "winner"  # the semantic winner's value, except the earliest $set_once
+
+
 def merge_into(
-    target: PersonState, incoming: PersonState, *, incoming_wins: bool, identified: bool
+    target: PersonState,
+    incoming: PersonState,
+    *,
+    incoming_wins: bool,
+    identified: bool,
+    properties_by: str = BY_EVENT_TIME,
 ) -> None:
     """Fold ``incoming`` (a person merged away) into ``target``, in place.
 
-    Properties: the winner's values take precedence, except that where both
-    sides hold a ``$set_once`` value the earlier one stays. ``identified``: the
-    merge came from ``$identify``/``$create_alias``, which identifies the result.
+    Properties ``by event time``: each key ends as if the writes of both sides
+    had been applied in event-time order (the newest ``$set``/``$unset``, the
+    earliest ``$set_once``, a ``$set`` over a ``$set_once``), so the result is
+    the same whichever side absorbs the other and in whatever order merges
+    land. ``winner``: the winner's values take precedence (PostHog's rule),
+    except that where both sides hold a ``$set_once`` value the earlier one
+    stays. ``identified``: the merge came from ``$identify``/``$create_alias``,
+    which identifies the result.
     """
-    winner, loser = (incoming, target) if incoming_wins else (target, incoming)
-    properties = dict(loser["properties"])
-    set_at = dict(loser["set_at"])
-    for key, stamp in winner["set_at"].items():
-        theirs = set_at.get(key)
-        if (
-            theirs is not None
-            and stamp[2] == SET_ONCE
-            and theirs[2] == SET_ONCE
-            and (theirs[0], theirs[1]) < (stamp[0], stamp[1])
-        ):
-            continue  # both $set_once: the loser's is earlier and stays
+    if properties_by == BY_EVENT_TIME:
+        base, over = target, incoming
+        takes = _later_write
+    else:
+        base, over = (target, incoming) if incoming_wins else (incoming, target)
+        takes = _winners_write
+    properties = dict(base["properties"])
+    set_at = dict(base["set_at"])
+    for key, stamp in over["set_at"].items():
+        if not takes(set_at.get(key), stamp):
+            continue
         set_at[key] = stamp
-        if key in winner["properties"]:
-            properties[key] = winner["properties"][key]
+        if key in over["properties"]:
+            properties[key] = over["properties"][key]
         else:
             properties.pop(key, None)
     target["properties"] = properties
@@ -173,6 +187,28 @@ def merge_into(
         merged[person_id] = max(merged.get(person_id, 0), version + 1)
     target["merged"] = merged
     target["version"] += 1
+
+
+def _later_write(kept: Stamp | None, other: Stamp) -> bool:
+    """Whether ``other`` is what applying both writes of a key in event time leaves."""
+    if kept is None:
+        return True
+    if {kept[2], other[2]} == {SET, SET_ONCE}:
+        return other[2] == SET  # a $set replaces a $set_once; never the other way
+    if kept[2] == other[2] == SET_ONCE:
+        return (other[0], other[1]) < (kept[0], kept[1])
+    return (other[0], other[1]) > (kept[0], kept[1])
+
+
+def _winners_write(kept: Stamp | None, other: Stamp) -> bool:
+    """The winner's write (``other``) replaces the loser's, except an earlier
+    $set_once of both."""
+    return not (
+        kept is not None
+        and other[2] == SET_ONCE
+        and kept[2] == SET_ONCE
+        and (kept[0], kept[1]) < (other[0], other[1])
+    )
 
 
 def public_view(state: PersonState) -> dict[str, Any]:

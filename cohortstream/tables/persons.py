@@ -30,6 +30,7 @@ from cohortstream.tables.person_cohorts import (
     set_manual_membership,
 )
 from cohortstream.tables.person_state import (
+    BY_EVENT_TIME,
     PersonState,
     apply_set,
     apply_set_once,
@@ -41,6 +42,9 @@ from cohortstream.tables.person_state import (
 )
 
 PersonTable = MutableMapping[str, PersonState]
+
+# How merges combine property values (setting PERSON_MERGE_PROPERTIES; set by the app).
+merge_properties_by = BY_EVENT_TIME
 
 
 def handle_person_command(
@@ -354,6 +358,7 @@ def _on_absorb(
         incoming,
         incoming_wins=command["incoming_wins"],
         identified=command["kind"] in (IDENTIFY, ALIAS),
+        properties_by=merge_properties_by,
     )
     if project is not None:
         now = command.get("at", 0)

@@ -73,16 +73,43 @@ def test_unset_removes_older_values_and_blocks_older_sets():
     assert apply_set(person, {"plan": "new"}, (T0 + 2, "d"))
 
 
-def test_merge_gives_the_winner_precedence_but_keeps_the_earliest_set_once():
+def _merge_pair(properties_by, incoming_wins=False):
     winner, loser = new_person(1, "w", T0 + 10), new_person(1, "l", T0)
     apply_set(winner, {"plan": "pro"}, (T0 + 10, "w1"))
     apply_set_once(winner, {"first": "w"}, (T0 + 10, "w2"))
-    apply_set(loser, {"plan": "free", "colour": "red"}, (T0 + 20, "l1"))
+    apply_unset(winner, ["gone"], (T0 + 30, "w3"))
+    apply_set(loser, {"plan": "free", "colour": "red", "gone": 1}, (T0 + 20, "l1"))
     apply_set_once(loser, {"first": "l"}, (T0, "l2"))
-    merge_into(winner, loser, incoming_wins=False, identified=True)
-    assert winner["properties"] == {"plan": "pro", "colour": "red", "first": "l"}
-    assert winner["is_identified"] and winner["created_at_us"] == T0
-    assert winner["merged"] == {"l": 1}
+    if incoming_wins:  # the loser absorbs the winner (its id is the smaller)
+        merge_into(loser, winner, incoming_wins=True, identified=True, properties_by=properties_by)
+        return loser
+    merge_into(winner, loser, incoming_wins=False, identified=True, properties_by=properties_by)
+    return winner
+
+
+def test_merge_gives_the_winner_precedence_but_keeps_the_earliest_set_once():
+    for incoming_wins in (False, True):
+        merged = _merge_pair("winner", incoming_wins)
+        assert merged["properties"] == {"plan": "pro", "colour": "red", "first": "l"}
+        assert merged["is_identified"] and merged["created_at_us"] == T0
+    assert _merge_pair("winner")["merged"] == {"l": 1}
+
+
+def test_merge_by_event_time_ends_as_if_both_sides_writes_were_applied_in_order():
+    # plan: the loser's $set is newer; gone: the winner's $unset is newer than the $set.
+    for incoming_wins in (False, True):
+        merged = _merge_pair("event_time", incoming_wins)
+        assert merged["properties"] == {"plan": "free", "colour": "red", "first": "l"}
+    replayed = new_person(1, "r", T0)
+    for write, values, stamp in (
+        (apply_set_once, {"first": "l"}, (T0, "l2")),
+        (apply_set, {"plan": "pro"}, (T0 + 10, "w1")),
+        (apply_set_once, {"first": "w"}, (T0 + 10, "w2")),
+        (apply_set, {"plan": "free", "colour": "red", "gone": 1}, (T0 + 20, "l1")),
+        (apply_unset, ["gone"], (T0 + 30, "w3")),
+    ):
+        write(replayed, values, stamp)
+    assert replayed["properties"] == _merge_pair("event_time")["properties"]
 
 
 def test_identify_merges_the_anonymous_person_into_the_users():
