@@ -172,6 +172,9 @@ def handle_identity_command(
     if op == "link":
         _on_link(table, key, command, cold, outbox)
         return
+    if op == "confirm":
+        _on_confirm(table, key, command, outbox)
+        return
     entry = table.get(key)
     current_version = -1 if entry is None else entry[1]
     if command["version"] <= current_version:
@@ -180,6 +183,30 @@ def handle_identity_command(
         table[key] = [command["person_id"], command["version"]]
     elif op == "unlink":
         table[key] = [None, command["version"]]
+
+
+def _on_confirm(table: IdentityTable, key: str, command: Command, outbox: Outbox) -> None:
+    """The person made by the distinct_id's first event; merged into the one the id
+    maps to now if that is another (see ``persons._confirm``)."""
+    entry = table.get(key)
+    if entry is None:  # the mapping was lost and its event not seen again: restore it
+        table[key] = [command["person_id"], command["version"]]
+        return
+    if entry[0] is None or entry[0] == command["person_id"]:
+        return  # deleted since, or as expected
+    outbox.person_commands.append(
+        {
+            "op": "merge",
+            "project_id": command["project_id"],
+            "person_id": command["person_id"],
+            "winner": entry[0],
+            # A repair of the stream's own making: never refused as a user's merge is.
+            "kind": MERGE_DANGEROUSLY,
+            "uuid": None,
+            "distinct_id": command["distinct_id"],
+            "at": command.get("at", 0),
+        }
+    )
 
 
 def _on_link(

@@ -95,6 +95,8 @@ def _on_event(
     timestamp_us = command["timestamp_us"]
     person = _live_or_new(state, command, timestamp_us)
     created = person is not state
+    if created and command.get("version") == 0 and not command.get("forwarded"):
+        outbox.identity_commands.append(_confirm(command))
     stamp = (timestamp_us, command["uuid"])
     changed = created
     changed |= _attach(person, command, outbox)
@@ -542,6 +544,22 @@ def _delete(
         "erased_before_s": now,
     }
     outbox.rows.append(deleted_person_row(person, version))
+
+
+def _confirm(command: Command) -> Command:
+    """A person made by a distinct_id's first event asks the identity stage to confirm
+    that the distinct_id still maps to it. It may not: if that stage lost the mapping
+    in a crash (the event it resolved is redelivered, but a link for the same id can
+    be applied first and map it elsewhere), this person would be orphaned, holding
+    the event's effects apart from the person the id belongs to."""
+    return {
+        "op": "confirm",
+        "project_id": command["project_id"],
+        "distinct_id": command["distinct_id"],
+        "person_id": command["person_id"],
+        "version": 0,
+        "at": command.get("received_s", command["timestamp_us"] // 1_000_000),
+    }
 
 
 def _repoint(person: PersonState, distinct_id: str, version: int) -> Command:

@@ -2,7 +2,11 @@
 
 from cohortstream.ingestion.person_ids import person_id_for
 from cohortstream.tables.commands import Outbox
-from cohortstream.tables.identities import is_illegal_merge_id, resolve_event
+from cohortstream.tables.identities import (
+    handle_identity_command,
+    is_illegal_merge_id,
+    resolve_event,
+)
 from cohortstream.tables.keys import identity_key, person_key
 from cohortstream.tables.person_properties import person_updates
 from cohortstream.tables.person_state import (
@@ -249,3 +253,22 @@ def test_cold_start_resolves_a_distinct_id_known_to_postgres():
     )
     assert e["person_id"] == "11111111-1111-4111-8111-111111111111"
     assert table[identity_key(1, "old-user")] == ["11111111-1111-4111-8111-111111111111", 3]
+
+
+def test_a_confirm_merges_an_orphaned_first_person_into_the_ids_person():
+    def confirm(table):
+        outbox = Outbox()
+        command = {"op": "confirm", "project_id": 1, "distinct_id": "d", "person_id": "p-d"}
+        handle_identity_command(table, {**command, "version": 0, "at": 7}, {}, outbox)
+        return outbox.person_commands
+
+    assert confirm({"1:d": ["p-d", 0]}) == []  # still its person
+    lost: dict = {}
+    assert confirm(lost) == [] and lost == {"1:d": ["p-d", 0]}  # mapping restored
+    [merge] = confirm({"1:d": ["p-user", 2]})  # a link mapped it elsewhere meanwhile
+    assert (merge["op"], merge["person_id"], merge["winner"], merge["at"]) == (
+        "merge",
+        "p-d",
+        "p-user",
+        7,
+    )
