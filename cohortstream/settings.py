@@ -63,10 +63,10 @@ class Settings:
     # from there and the changelog's tail) or "memory" (rebuilt from the changelog
     # at every start; the unit tests and most integration tests use it).
     table_store: str = "rocksdb"
-    # How a merge combines two persons' values of a key: event_time (each key as if
-    # both persons' writes were applied in event-time order; order-independent) or
-    # winner (the merging event's side wins, as PostHog does).
-    person_merge_properties: str = "event_time"
+    # How a merge combines two persons' values of a key: winner (the merging event's
+    # side wins, as PostHog does) or event_time (each key as if both persons' writes
+    # were applied in event-time order).
+    person_merge_properties: str = "winner"
     # A worker's own directory for RocksDB tables; empty: <state dir>/tables/<host>-<web port>.
     table_data_dir: str = ""
     # Per partition of each table (5 tables x the partitions a worker holds).

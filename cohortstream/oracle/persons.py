@@ -23,7 +23,7 @@ from cohortstream.ingestion.person_ids import person_id_for
 from cohortstream.tables.identities import MERGE_EVENTS, is_illegal_merge_id
 from cohortstream.tables.person_properties import person_updates
 from cohortstream.tables.person_state import (
-    BY_EVENT_TIME,
+    WINNER_FIRST,
     PersonState,
     apply_set,
     apply_set_once,
@@ -50,7 +50,7 @@ class _Group:
 
 
 class PersonsOracle:
-    def __init__(self, merge_properties_by: str = BY_EVENT_TIME) -> None:
+    def __init__(self, merge_properties_by: str = WINNER_FIRST) -> None:
         self.merge_properties_by = merge_properties_by
         self._group_of: dict[tuple[int, str], _Group] = {}
         self._forward: dict[str, str] = {}  # person id merged away -> the absorbing one

@@ -142,7 +142,7 @@ def merge_into(
     *,
     incoming_wins: bool,
     identified: bool,
-    properties_by: str = BY_EVENT_TIME,
+    properties_by: str = WINNER_FIRST,
 ) -> None:
     """Fold ``incoming`` (a person merged away) into ``target``, in place.
 
@@ -150,7 +150,10 @@ def merge_into(
     had been applied in event-time order (the newest ``$set``/``$unset``, the
     earliest ``$set_once``, a ``$set`` over a ``$set_once``), so the result is
     the same whichever side absorbs the other and in whatever order merges
-    land. ``winner``: the winner's values take precedence (PostHog's rule),
+    land, where each key is written one way; a key written by ``$set``,
+    ``$set_once`` and ``$unset`` alike keeps only its last stamp, so there
+    the order still matters (the crash simulation finds it). ``winner`` (the
+    default): the winner's values take precedence (PostHog's rule),
     except that where both sides hold a ``$set_once`` value the earlier one
     stays. ``identified``: the merge came from ``$identify``/``$create_alias``,
     which identifies the result.

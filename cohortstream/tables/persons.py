@@ -30,7 +30,7 @@ from cohortstream.tables.person_cohorts import (
     set_manual_membership,
 )
 from cohortstream.tables.person_state import (
-    BY_EVENT_TIME,
+    WINNER_FIRST,
     PersonState,
     apply_set,
     apply_set_once,
@@ -44,7 +44,7 @@ from cohortstream.tables.person_state import (
 PersonTable = MutableMapping[str, PersonState]
 
 # How merges combine property values (setting PERSON_MERGE_PROPERTIES; set by the app).
-merge_properties_by = BY_EVENT_TIME
+merge_properties_by = WINNER_FIRST
 
 
 def handle_person_command(

@@ -70,7 +70,7 @@ def run_both(seed: int, redelivery: float, crashes: float = 0.0) -> tuple[Networ
     return network, oracle
 
 
-@pytest.mark.parametrize("seed", range(150))
+@pytest.mark.parametrize("seed", range(40))
 def test_stream_cohorts_equal_the_batch_oracle(seed):
     network, oracle = run_both(seed, redelivery=0.15 if seed % 2 else 0.0)
     assert stream_members(network) == oracle.members()
@@ -86,7 +86,7 @@ def test_stream_cohorts_equal_the_batch_oracle(seed):
     assert {"event", "timer"} <= sources
 
 
-@pytest.mark.parametrize("seed", range(100, 250))
+@pytest.mark.parametrize("seed", range(100, 140))
 def test_crashes_lose_nothing_and_repeat_nothing(seed):
     """Whole-system crashes: tables back to their last commit, everything consumed
     since delivered again, timers rebuilt from the recovered table."""
