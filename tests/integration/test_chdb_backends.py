@@ -53,7 +53,7 @@ def test_in_process_chdb_backend_runs_migrations_inserts_and_queries(tmp_path):
 
         async def main():
             warehouse = ChdbWarehouse(pathlib.Path({str(tmp_path / "chdb")!r}), "cs_test")
-            assert await migrate(warehouse) == [1, 2, 3, 4, 5]
+            assert await migrate(warehouse) == [1, 2, 3, 4, 5, 6]
             assert await migrate(warehouse) == []
             row = {{"uuid": "00000000-0000-0000-0000-000000000001", "project_id": 1,
                     "event": "a", "distinct_id": "d",
