@@ -174,17 +174,25 @@ class FlushingProducerBuffer(ProducerBuffer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.in_flight = 0  # taken off the queue, not yet with the client
+        # Records queued and handed to the client so far (the queue is FIFO).
+        self.queued = 0
+        self.handed = 0
+
+    def put(self, fut: FutureMessage) -> None:
+        self.queued += 1
+        super().put(fut)
 
     async def _send_pending(self, fut: FutureMessage) -> None:
-        self.in_flight += 1
         try:
             await super()._send_pending(fut)
         finally:
-            self.in_flight -= 1
+            self.handed += 1
 
     async def flush(self) -> None:
-        while self.size or self.in_flight:
+        """Until every record queued before the call is with the client; records
+        queued meanwhile (agents keep writing) do not hold it up."""
+        target = self.queued
+        while self.handed < target:
             if self.state != "running" and self.size:
                 raise RuntimeError("Cannot flush: Producer not Running")
             self.message_sent.clear()

@@ -78,7 +78,9 @@ async def test_a_killed_worker_and_a_new_one_lose_and_double_nothing(
         missing = sorted(sorted(g) for g in set(expected) - set(stored_persons))[:5]
         extra = sorted(sorted(g) for g in set(stored_persons) - set(expected))[:5]
         if extra:
-            why = await explain_divergence(connection, workers.web_ports[1], PROJECT, extra)
+            why = await explain_divergence(
+                connection, workers.web_ports[1], PROJECT, set(expected), stored_persons
+            )
             print(f"persons diverge:\n{why}\n{workers.logs()}")
     finally:
         await connection.close()

@@ -102,7 +102,9 @@ async def _two_workers_end_with_the_oracles_persons(stack, workers, warehouse, p
         missing = sorted(sorted(g) for g in set(expected) - set(stored))[:5]
         extra = sorted(sorted(g) for g in set(stored) - set(expected))[:5]
         if extra:
-            why = await explain_divergence(connection, workers.web_ports[0], project_id, extra)
+            why = await explain_divergence(
+                connection, workers.web_ports[0], project_id, set(expected), stored
+            )
             print(f"persons diverge:\n{why}\n{workers.logs()}")
         assert set(stored) == set(expected), f"missing {missing}\nextra {extra}"
         for group, person in expected.items():
@@ -222,17 +224,23 @@ async def test_a_restarted_worker_recovers_identities_and_persons_from_the_chang
 
 
 async def explain_divergence(
-    connection, web_port: int, project_id: int, extra: list[list[str]]
+    connection, web_port: int, project_id: int, expected: set, stored: dict
 ) -> str:
-    """What PostgreSQL and the workers' tables say of a few distinct_ids that ended
-    in a person the oracle does not have: tells a lost sink write from a wrong state."""
-    lines = []
+    """What PostgreSQL and the workers' tables say of a few distinct_ids whose stored
+    person differs from the oracle's: tells a lost sink write from a wrong state."""
+    group_of = {did: group for group in stored for did in group}
+    differing = sorted(did for group in expected for did in group if group_of.get(did) != group)
+    lines = [f"{len(differing)} distinct_ids differ: {differing[:12]}"]
     async with aiohttp.ClientSession() as session:
-        for group in extra[:4]:
-            did = group[0]
+        for did in differing[:4]:
             row = await connection.fetchrow(
-                "SELECT person_id::text AS person_id, version FROM person_distinct_ids "
-                "WHERE project_id = $1 AND distinct_id = $2",
+                """SELECT d.person_id::text AS person_id, d.version,
+                          p.version AS person_version, g.version AS deleted_version
+                   FROM person_distinct_ids d
+                   LEFT JOIN persons p ON p.project_id = d.project_id AND p.id = d.person_id
+                   LEFT JOIN deleted_persons g
+                     ON g.project_id = d.project_id AND g.id = d.person_id
+                   WHERE d.project_id = $1 AND d.distinct_id = $2""",
                 project_id,
                 did,
             )
@@ -246,7 +254,8 @@ async def explain_divergence(
                     body = await response.json()
                 if isinstance(body, dict) and "distinct_ids" in body:
                     body = {k: body[k] for k in ("person_id", "version") if k in body} | {
-                        "n_distinct_ids": len(body["distinct_ids"])
+                        "n_distinct_ids": len(body["distinct_ids"]),
+                        "has_it": did in body["distinct_ids"],
                     }
                 lines.append(f"  {url.removeprefix(base)} -> {response.status} {body}")
     return "\n".join(lines)

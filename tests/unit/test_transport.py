@@ -70,3 +70,32 @@ async def test_fausts_own_flush_gives_up_with_records_left():
     # Why the transport replaces it: were this fixed upstream, the override could go.
     published = await _flushed(ProducerBuffer(), 5)
     assert len(published) < 5
+
+
+async def test_records_queued_during_a_flush_do_not_hold_it_up():
+    # Agents keep writing while Faust commits: a flush that waited for an empty
+    # buffer would never return under steady load, and offsets would never commit.
+    app.finalize()
+    buffer = transport.FlushingProducerBuffer()
+    buffer.app = app
+    channel = _SlowChannel()
+    await buffer.start()
+    try:
+        for record in _records(channel, 3):
+            buffer.put(record)
+
+        async def keep_writing() -> None:
+            for n in range(100, 140):
+                buffer.put(SimpleNamespace(number=n, message=SimpleNamespace(channel=channel)))
+                await asyncio.sleep(0.05)
+
+        writer = asyncio.ensure_future(keep_writing())
+        await asyncio.wait_for(buffer.flush(), timeout=5)
+        assert channel.published[:3] == [0, 1, 2]
+        assert len(channel.published) < 43  # returned while later records were queued
+        writer.cancel()
+    finally:
+        while buffer.size:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        await buffer.stop()
