@@ -53,6 +53,19 @@ def apply_each(
         outbox.extend(partial)
 
 
+async def outputs_delivered() -> None:
+    """Until the broker has every record the outbox publishers sent so far."""
+    outputs = wiring.current
+    for publisher in (
+        outputs.identity_commands,
+        outputs.person_commands,
+        outputs.person_changes,
+        outputs.cohort_transitions,
+        outputs.dead_letters,
+    ):
+        await publisher.delivered()
+
+
 async def publish_outbox(outbox: Outbox) -> None:
     """One message per destination partition; returns once the producer has all of them."""
     outputs = wiring.current

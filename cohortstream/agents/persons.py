@@ -7,7 +7,12 @@ from typing import Any
 
 from cohortstream.agents import cohorts
 from cohortstream.agents.cold_start import cold_persons
-from cohortstream.agents.outbox import apply_each, commands_in, publish_outbox
+from cohortstream.agents.outbox import (
+    apply_each,
+    commands_in,
+    outputs_delivered,
+    publish_outbox,
+)
 from cohortstream.streams.app import app, person_commands_topic, settings
 from cohortstream.tables.batch_writes import BatchWrites
 from cohortstream.tables.commands import Command, Outbox
@@ -37,6 +42,9 @@ async def update_persons(stream: Any) -> None:
         for key, at in outbox.deadlines:
             cohorts.deadlines.set(key, at)
         await publish_outbox(outbox)
+        # Outputs on the broker before state on the changelog: queued is not enough,
+        # as the changelog's partition may be acknowledged first (tables.batch_writes).
+        await outputs_delivered()
         writes.flush()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,6 +22,9 @@ class Publisher(Protocol):
         timestamp_ms: int | None = None,
     ) -> None:
         """Hand one record to the producer (buffered; flushed before offsets commit)."""
+
+    async def delivered(self) -> None:
+        """Until every record published so far is acknowledged by the broker."""
 
 
 async def publish_durably(
@@ -48,10 +52,17 @@ async def publish_durably(
 
 
 class TopicPublisher:
-    """Publishes to a Faust topic."""
+    """Publishes to a Faust topic.
+
+    ``topic.send`` returns once the record is queued in the client, not once the
+    broker has it; records of different partitions travel in different requests,
+    so a later record (a table's changelog write) can be acknowledged before an
+    earlier one. ``delivered`` waits for them, for agents whose state must not
+    reach the changelog ahead of the records it caused."""
 
     def __init__(self, topic: Any) -> None:
         self.topic = topic
+        self._in_flight: list[asyncio.Future[Any]] = []
 
     async def publish(
         self,
@@ -62,13 +73,23 @@ class TopicPublisher:
         partition: int | None = None,
         timestamp_ms: int | None = None,
     ) -> None:
-        await self.topic.send(
+        sent = await self.topic.send(
             key=key,
             value=value,
             headers=headers,
             partition=partition,
             timestamp=None if timestamp_ms is None else timestamp_ms / 1000,
         )
+        if isinstance(sent, asyncio.Future):
+            self._in_flight = [f for f in self._in_flight if not f.done()]
+            self._in_flight.append(sent)
+
+    async def delivered(self) -> None:
+        # Every record published before the call, by any agent: a snapshot that is
+        # not cleared, so another agent's call still waits for its own records.
+        pending = [f for f in self._in_flight if not f.done()]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
 
 
 @dataclass(frozen=True)
@@ -103,3 +124,6 @@ class MemoryPublisher:
             self.fail_next -= 1
             raise ConnectionError("injected publish failure")
         self.records.append(Published(key, value, headers or [], partition, timestamp_ms))
+
+    async def delivered(self) -> None:
+        """Records here are delivered when appended."""

@@ -4,8 +4,9 @@ At-least-once without transactions needs outputs before state: if a worker
 dies after its table writes reached the changelog but before the records
 they caused reached their topics, the redelivered input finds the new state,
 decides nothing changed, and the records are lost for good (a cohort
-transition, a member row). Writing the table after publishing turns that
-into a repeat instead (same idempotency keys). Each key is also written once
+transition, a member row). Writing the table after the outputs are on the
+broker (acknowledged, not just queued: another partition's request can be
+acknowledged first) turns that into a repeat instead (same idempotency keys). Each key is also written once
 per batch, however many commands changed it.
 
 Values read are kept for the batch too: steps change a value in place and
