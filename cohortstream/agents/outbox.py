@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -66,26 +66,51 @@ async def outputs_delivered() -> None:
         await publisher.delivered()
 
 
+# Under the producer's request limit (Faust's default 1,000,000 bytes) with room to
+# spare: a hand-over carries a whole person, and a batch of them once made a 26 MB
+# message the broker refused for good, stalling the partition (a merged group split).
+MAX_MESSAGE_BYTES = 512 * 1024
+
+
+def json_lists(items: list[Any], limit: int = MAX_MESSAGE_BYTES) -> Iterator[bytes]:
+    """``items`` as JSON lists of at most ``limit`` bytes each (an item larger than
+    that alone in its own list), in order."""
+    parts: list[bytes] = []
+    size = 2
+    for item in items:
+        encoded = orjson.dumps(item)
+        if parts and size + len(encoded) + 1 > limit:
+            yield b"[" + b",".join(parts) + b"]"
+            parts, size = [], 2
+        parts.append(encoded)
+        size += len(encoded) + 1
+    if parts:
+        yield b"[" + b",".join(parts) + b"]"
+
+
 async def publish_outbox(outbox: Outbox) -> None:
-    """One message per destination partition; returns once the producer has all of them."""
+    """A message per destination partition (more where one would be too large);
+    returns once the producer has all of them."""
     outputs = wiring.current
     partitions = outputs.settings.topic_partitions
     for partition, commands in outbox.identity_batches(partitions).items():
-        await publish_durably(
-            outputs.identity_commands,
-            None,
-            orjson.dumps(commands),
-            partition=partition,
-            what="send identity commands",
-        )
+        for value in json_lists(commands):
+            await publish_durably(
+                outputs.identity_commands,
+                None,
+                value,
+                partition=partition,
+                what="send identity commands",
+            )
     for partition, commands in outbox.person_batches(partitions).items():
-        await publish_durably(
-            outputs.person_commands,
-            None,
-            orjson.dumps(commands),
-            partition=partition,
-            what="send person commands",
-        )
+        for value in json_lists(commands):
+            await publish_durably(
+                outputs.person_commands,
+                None,
+                value,
+                partition=partition,
+                what="send person commands",
+            )
     for command, error in outbox.failed:
         rejected = Rejected(COMMAND_FAILED, error, orjson.dumps(command, default=repr))
         await send_dead_letter(
@@ -99,8 +124,6 @@ async def publish_outbox(outbox: Outbox) -> None:
             what="send cohort transitions",
         )
     count_transitions(outbox.transitions)
-    if outbox.rows:
-        await publish_durably(
-            outputs.person_changes, None, orjson.dumps(outbox.rows), what="send person rows"
-        )
+    for value in json_lists(outbox.rows):
+        await publish_durably(outputs.person_changes, None, value, what="send person rows")
         PERSON_MERGES.inc(sum(1 for row in outbox.rows if row.get("table") == "overrides"))

@@ -6,8 +6,8 @@ they caused reached their topics, the redelivered input finds the new state,
 decides nothing changed, and the records are lost for good (a cohort
 transition, a member row). Writing the table after the outputs are on the
 broker (acknowledged, not just queued: another partition's request can be
-acknowledged first) turns that into a repeat instead (same idempotency keys). Each key is also written once
-per batch, however many commands changed it.
+acknowledged first) turns that into a repeat instead (same idempotency keys).
+Each key is also written once per batch, however many commands changed it.
 
 Values read are kept for the batch too: steps change a value in place and
 only say so (``Outbox.touched``), and a RocksDB-backed table decodes a fresh

@@ -38,3 +38,15 @@ def test_demo_traffic_is_seeded_and_mostly_valid():
     assert {"$pageview", "button_clicked", "signed_up", "$identify", "purchase"} <= names
     assert accepted > 1000
     assert 0 < rejected < accepted * 0.02
+
+
+def test_outbox_messages_stay_under_the_request_limit_and_keep_every_item_in_order():
+    from cohortstream.agents.outbox import json_lists
+
+    items = [{"n": n, "pad": "x" * 300} for n in range(100)]
+    messages = list(json_lists(items, limit=4_000))
+    assert len(messages) > 1 and all(len(m) <= 4_000 for m in messages)
+    assert [i for m in messages for i in orjson.loads(m)] == items
+    [alone] = list(json_lists([{"big": "y" * 10_000}], limit=4_000))  # too big: on its own
+    assert orjson.loads(alone) == [{"big": "y" * 10_000}]
+    assert list(json_lists([])) == []
