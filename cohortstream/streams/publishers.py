@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cohortstream.retry import KAFKA_FOREVER, retry
 
 Headers = list[tuple[str, bytes]]
+log = logging.getLogger(__name__)
 
 
 class Publisher(Protocol):
@@ -88,8 +90,18 @@ class TopicPublisher:
         # Every record published before the call, by any agent: a snapshot that is
         # not cleared, so another agent's call still waits for its own records.
         pending = [f for f in self._in_flight if not f.done()]
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        waited_s = 0
+        while pending:
+            _, still = await asyncio.wait(pending, timeout=10)
+            pending = list(still)
+            if pending:  # the agent's table writes wait on these: say so
+                waited_s += 10
+                log.warning(
+                    "%d records to %s not acknowledged after %d s",
+                    len(pending),
+                    self.topic.get_topic_name(),
+                    waited_s,
+                )
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ producer's flush wait for every table write (``FlushingProducerBuffer``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -192,12 +191,22 @@ class FlushingProducerBuffer(ProducerBuffer):
         """Until every record queued before the call is with the client; records
         queued meanwhile (agents keep writing) do not hold it up."""
         target = self.queued
+        waited_s = 0
         while self.handed < target:
             if self.state != "running" and self.size:
                 raise RuntimeError("Cannot flush: Producer not Running")
             self.message_sent.clear()
-            with contextlib.suppress(asyncio.TimeoutError):  # then look again
+            try:
                 await asyncio.wait_for(self.message_sent.wait(), timeout=1.0)
+            except TimeoutError:  # look again; say so if it lasts (commits wait)
+                waited_s += 1
+                if waited_s % 10 == 0:
+                    log.warning(
+                        "producer flush waiting %d s: %d of %d table writes with the client",
+                        waited_s,
+                        self.handed,
+                        target,
+                    )
 
 
 class Producer(faust_aiokafka.Producer):
