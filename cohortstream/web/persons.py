@@ -13,6 +13,7 @@ partition (actives and standbys), and sent half the requests to the wrong one.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -34,34 +35,41 @@ def _project(raw: str) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
+async def _by_person_of(
+    view: View,
+    request: Request,
+    project_id: str,
+    distinct_id: str,
+    answer: Callable[[int, str], Awaitable[Response]],
+) -> Response:
+    """``answer(project, person_id)`` for the distinct_id's person, asked on the worker
+    owning the distinct_id (the request goes there when it is another)."""
+    project = _project(project_id)
+    if project is None:
+        return view.json({"error": "project_id must be a positive integer"}, status=400)
+    key = identity_key(project, distinct_id)
+    owner = owner_of(events_topic.get_topic_name(), key)
+    if not is_me(owner):
+        body, status = await fetch_json(owner, request.url.path)
+        return view.json(body, status=status)
+    entry = identities.get(key)
+    if entry is None or entry[0] is None:
+        return view.json({"error": f"no person for distinct_id {distinct_id!r}"}, status=404)
+    return await answer(project, entry[0])
+
+
 class _PersonOfDistinctId(View):
     """Finds a distinct_id's person on the worker that owns it."""
 
     async def get(self, request: Request, project_id: str, distinct_id: str) -> Response:
-        project = _project(project_id)
-        if project is None:
-            return self.json({"error": "project_id must be a positive integer"}, status=400)
-        key = identity_key(project, distinct_id)
-        owner = owner_of(events_topic.get_topic_name(), key)
-        if not is_me(owner):
-            return await self._proxied(owner, request)
-        entry = identities.get(key)
-        if entry is None or entry[0] is None:
-            return self.json({"error": f"no person for distinct_id {distinct_id!r}"}, status=404)
-        return await self._person(project, entry[0])
+        return await _by_person_of(self, request, project_id, distinct_id, self._person)
 
     async def _person(self, project: int, person_id: str) -> Response:
         url = _owner_of_person(project, person_id)
         if is_me(url):
             body, status = person_answer(project, person_id)
             return self.json(body, status=status)
-        return await self._fetch(url, f"/persons/{project}/by-id/{person_id}")
-
-    async def _proxied(self, owner: str, request: Request) -> Response:
-        return await self._fetch(owner, request.url.path)
-
-    async def _fetch(self, owner: str, path: str) -> Response:
-        body, status = await fetch_json(owner, path)
+        body, status = await fetch_json(url, f"/persons/{project}/by-id/{person_id}")
         return self.json(body, status=status)
 
 
@@ -98,20 +106,12 @@ class PersonCohortWhy(View):
     async def get(
         self, request: Request, project_id: str, distinct_id: str, cohort_id: str
     ) -> Response:
-        project = _project(project_id)
-        if project is None:
-            return self.json({"error": "project_id must be a positive integer"}, status=400)
-        key = identity_key(project, distinct_id)
-        owner = owner_of(events_topic.get_topic_name(), key)
-        if not is_me(owner):
-            body, status = await fetch_json(owner, request.url.path)
+        async def why(project: int, person_id: str) -> Response:
+            path = f"/persons/{project}/by-id/{person_id}/cohorts/{cohort_id}/why"
+            body, status = await fetch_json(_owner_of_person(project, person_id), path)
             return self.json(body, status=status)
-        entry = identities.get(key)
-        if entry is None or entry[0] is None:
-            return self.json({"error": f"no person for distinct_id {distinct_id!r}"}, status=404)
-        path = f"/persons/{project}/by-id/{entry[0]}/cohorts/{cohort_id}/why"
-        body, status = await fetch_json(_owner_of_person(project, entry[0]), path)
-        return self.json(body, status=status)
+
+        return await _by_person_of(self, request, project_id, distinct_id, why)
 
 
 @app.page("/persons/{project_id}/by-id/{person_id}/cohorts/{cohort_id}/why")
