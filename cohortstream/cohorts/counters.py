@@ -10,7 +10,15 @@ that spec needs (uuids make a redelivered event count once):
   operator at any moment (K = N + 1);
 - without a window: the total, capped at N + 1 (or 1 for exists);
 - ``first_time`` within W: the earliest occurrence ever ("first"), whatever
-  the window, kept apart from the latest ones.
+  the window, kept apart from the latest ones;
+- ``between [S, E]`` (and ``stopped``): per range, the occurrences after
+  now - S thinned to what windows of width S - E can tell apart
+  (``thinning``), under "rng";
+- ``started_again`` (gap G within W): per gap, the occurrences after
+  now - W - G thinned the same way with width G, and the latest one before,
+  under "gap";
+- ``regularly``: per period length, the last ``of_last`` periods with an
+  occurrence (``periods``), under "per".
 
 Windows are rolling and exact to the second: at time t, ``within W`` covers
 occurrences with time in (t - W, t]. Because the kept times are the latest
@@ -29,7 +37,9 @@ from typing import Any
 
 import orjson
 
+from cohortstream.cohorts import periods as calendar
 from cohortstream.cohorts.definition import EventCondition
+from cohortstream.cohorts.thinning import Point, insert, thin
 
 # {"ts": [[seconds, uuid], ...] ascending, "ids": [uuid, ...], "first": [seconds, uuid]}
 Counter = dict[str, Any]
@@ -51,22 +61,48 @@ class Needs:
     latest: int = 0  # K
     total_cap: int = 0  # C
     first: bool = False  # the earliest occurrence ever
+    ranges: tuple[tuple[int, int, int], ...] = ()  # (start, end, K) of between conditions
+    gaps: tuple[tuple[int, int], ...] = ()  # (gap, longest window) of started_again
+    periods: tuple[tuple[int, int], ...] = ()  # (period, longest of_last) of regularly
 
     def merge(self, other: Needs) -> Needs:
         return Needs(
             max(self.latest, other.latest),
             max(self.total_cap, other.total_cap),
             self.first or other.first,
+            _most(self.ranges, other.ranges, 2),
+            _most(self.gaps, other.gaps, 1),
+            _most(self.periods, other.periods, 1),
         )
+
+
+def _most(a: tuple[Any, ...], b: tuple[Any, ...], key_length: int) -> tuple[Any, ...]:
+    """Entries of both, one per key (the first ``key_length`` fields), keeping the most."""
+    best: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for entry in (*a, *b):
+        key = entry[:key_length]
+        best[key] = max(best.get(key, entry), entry)
+    return tuple(sorted(best.values()))
 
 
 def needs_of(condition: EventCondition) -> Needs:
     threshold = condition.value or 0
+    keep = threshold + 1 if condition.check == "count" else 1
     if condition.check == "first_time":
         return Needs(first=True)
+    if condition.check == "regularly":
+        period = condition.period_seconds or 0
+        return Needs(periods=((period, condition.of_last or 1),))
+    if condition.check == "started_again":
+        return Needs(gaps=((condition.gap_seconds or 0, condition.window_seconds or 0),))
+    span = condition.range_seconds
+    if span is not None:
+        ranges = ((span[0], span[1], keep),)
+        # stopped: also whether it happened since the range ended
+        return Needs(ranges=ranges, latest=1 if condition.check == "stopped" else 0)
     if condition.within is None:
-        return Needs(total_cap=threshold + 1 if condition.check == "count" else 1)
-    return Needs(latest=threshold + 1 if condition.check == "count" else 1)
+        return Needs(total_cap=keep)
+    return Needs(latest=keep)
 
 
 def record(counter: Counter | None, at: int, event_uuid: str, needs: Needs, now: int) -> Counter:
@@ -91,15 +127,108 @@ def record(counter: Counter | None, at: int, event_uuid: str, needs: Needs, now:
     if needs.first and (first is None or [at, event_uuid] < first):
         first = [at, event_uuid]
         changed = True
+    extras = None
+    if needs.ranges or needs.gaps or needs.periods or _has_extras(counter):
+        extras = _extras(counter)
+        changed = _record_extras(extras, [at, event_uuid], needs, now) or changed
     if not changed and counter is not None:
         return counter
-    return _counter(times, ids, first)
+    return _counter(times, ids, first, extras)
 
 
-def _counter(times: list[list[Any]], ids: list[str], first: list[Any] | None) -> Counter:
+def _has_extras(counter: Counter | None) -> bool:
+    return counter is not None and any(name in counter for name in _EXTRAS)
+
+
+def _record_extras(
+    extras: dict[str, dict[str, list[Any]]], point: Point, needs: Needs, now: int
+) -> bool:
+    """Add one occurrence to every range, gap and period list; whether any changed."""
+    changed = False
+    for name, lists in extras.items():
+        for key, points in list(lists.items()):
+            updated = _add_extra(name, key, points, point, needs, now)
+            if updated is not points:
+                lists[key] = updated
+                changed = True
+    for name, key in _extra_keys(needs):
+        if key not in extras[name]:
+            extras[name][key] = _add_extra(name, key, [], point, needs, now)
+            changed = True
+    return changed
+
+
+def _extras(counter: Counter | None) -> dict[str, dict[str, list[Any]]]:
+    """Copies of the range, gap and period lists (whose values are replaced, not changed)."""
+    return {name: dict(counter.get(name, {})) if counter else {} for name in _EXTRAS}
+
+
+_EXTRAS = ("rng", "gap", "per")
+
+
+def range_key(start: int, end: int) -> str:
+    return f"{start}:{end}"
+
+
+def _extra_keys(needs: Needs) -> list[tuple[str, str]]:
+    return [
+        *(("rng", range_key(start, end)) for start, end, _ in needs.ranges),
+        *(("gap", str(gap)) for gap, _ in needs.gaps),
+        *(("per", str(period)) for period, _ in needs.periods),
+    ]
+
+
+def _add_extra(
+    name: str, key: str, points: list[Any], point: Point, needs: Needs, now: int
+) -> list[Any]:
+    """``points`` with one more occurrence, trimmed and thinned; the same list
+    when nothing changed or the list is no longer needed."""
+    if name == "per":
+        period = int(key)
+        of_last = dict(needs.periods).get(period)
+        if of_last is None:
+            return points
+        added, changed = calendar.add(points, point[0], period)
+        trimmed = calendar.trim(added, now, period, of_last)
+        return points if not changed or trimmed == points else trimmed
+    added, changed = insert(points, point)
+    if not changed:
+        return points
+    tidied = _tidy(name, key, added, needs, now)
+    return points if tidied == points else tidied
+
+
+def _tidy(name: str, key: str, points: list[Point], needs: Needs, now: int) -> list[Point]:
+    """Range or gap points without those no window from ``now`` on can need."""
+    if name == "rng":
+        limits = {range_key(s, e): (s, e, k) for s, e, k in needs.ranges}
+        if key not in limits:
+            return []
+        start, end, keep = limits[key]
+        recent = [p for p in points if p[0] > now - start]
+        return thin(recent, start - end, keep)
+    windows = dict(needs.gaps)
+    gap = int(key)
+    if gap not in windows:
+        return []
+    horizon = now - windows[gap] - gap
+    older = [p for p in points if p[0] <= horizon]
+    # The latest older point only says that something came before.
+    return thin(older[-1:] + [p for p in points if p[0] > horizon], gap, 1)
+
+
+def _counter(
+    times: list[list[Any]],
+    ids: list[str],
+    first: list[Any] | None,
+    extras: dict[str, dict[str, list[Any]]] | None = None,
+) -> Counter:
     counter: Counter = {"ts": times, "ids": ids}
     if first is not None:  # only specs a first_time condition reads keep it
         counter["first"] = first
+    for name, lists in (extras or {}).items():
+        if lists:
+            counter[name] = lists
     return counter
 
 
@@ -122,7 +251,31 @@ def merge_counters(a: Counter | None, b: Counter | None, needs: Needs, now: int)
     kept = _trim(times, needs.latest, now) if needs.latest else []
     ids = list(dict.fromkeys(a["ids"] + b["ids"]))[: max(needs.total_cap, 1)]
     firsts = [f for f in (a.get("first"), b.get("first")) if f is not None]
-    return _counter(kept, ids, min(firsts) if needs.first and firsts else None)
+    extras = _extras(a)
+    for name, lists in _extras(b).items():
+        for key, points in lists.items():
+            mine = extras[name].get(key, [])
+            if name == "per":
+                of_last = dict(needs.periods).get(int(key), 0)
+                joined = calendar.union(mine, points, int(key))
+                extras[name][key] = calendar.trim(joined, now, int(key), of_last)
+            else:
+                joined = [list(e) for e in sorted({(t, u) for t, u in mine + points})]
+                extras[name][key] = _tidy(name, key, joined, needs, now)
+    return _counter(kept, ids, min(firsts) if needs.first and firsts else None, extras)
+
+
+def range_points(counter: Counter | None, start: int, end: int) -> list[Point]:
+    """The kept occurrences of a ``between [start, end]`` spec."""
+    return counter.get("rng", {}).get(range_key(start, end), []) if counter else []
+
+
+def gap_points(counter: Counter | None, gap: int) -> list[Point]:
+    return counter.get("gap", {}).get(str(gap), []) if counter else []
+
+
+def period_list(counter: Counter | None, period: int) -> list[calendar.Period]:
+    return counter.get("per", {}).get(str(period), []) if counter else []
 
 
 def first_occurrence(counter: Counter | None) -> list[Any] | None:

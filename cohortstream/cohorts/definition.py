@@ -72,36 +72,120 @@ class PropertyFilter(_Strict):
         return self
 
 
+PERIOD_SECONDS = {"hour": 3_600, "day": 86_400, "week": 604_800}
+# Range and gap conditions keep occurrences thinned to what their width can
+# tell apart: about two per width over the span they look back, so the span
+# is bounded in widths to keep per-person state bounded.
+MAX_SPAN_IN_WIDTHS = 100
+MAX_RANGE_POINTS = 1_000
+
+
 class EventCondition(_Strict):
     type: Literal["event"]
     event: Annotated[str, Field(min_length=1)]
     # first_time: the person's first ever occurrence falls within the window.
-    check: Literal["exists", "not_exists", "count", "first_time"] = "exists"
+    # stopped: occurred within ``between`` but not since its recent end.
+    # started_again: an occurrence within the window came after a ``gap`` without one.
+    # regularly: occurred in at least ``value`` of the last ``of_last`` periods.
+    check: Literal[
+        "exists", "not_exists", "count", "first_time", "stopped", "started_again", "regularly"
+    ] = "exists"
     operator: CountOperator | None = None
     value: Annotated[int, Field(ge=0)] | None = None
     within: str | None = None
+    # ["90d", "30d"]: occurred between 90 and 30 days ago, (now - 90d, now - 30d].
+    between: Annotated[list[str], Field(min_length=2, max_length=2)] | None = None
+    gap: str | None = None
+    of_last: Annotated[int, Field(ge=1)] | None = None
+    period: Literal["hour", "day", "week"] | None = None
     where: list[PropertyFilter] = Field(default_factory=list)
 
-    @field_validator("within")
+    @field_validator("within", "gap")
     @classmethod
     def _window(cls, within: str | None) -> str | None:
         if within is not None and parse_duration(within) > MAX_WINDOW_SECONDS:
             raise ValueError(f"windows are limited to {MAX_WINDOW_SECONDS // 86_400}d")
         return within
 
+    @field_validator("between")
+    @classmethod
+    def _range(cls, between: list[str] | None) -> list[str] | None:
+        if between is None:
+            return None
+        start, end = (parse_duration(d) for d in between)
+        if start <= end:
+            raise ValueError("between needs the earlier bound first, as in ['90d', '30d']")
+        if start > MAX_WINDOW_SECONDS:
+            raise ValueError(f"ranges are limited to {MAX_WINDOW_SECONDS // 86_400}d back")
+        if start > MAX_SPAN_IN_WIDTHS * (start - end):
+            raise ValueError(
+                f"a range must be at least 1/{MAX_SPAN_IN_WIDTHS} as wide as it reaches back"
+            )
+        return between
+
     @model_validator(mode="after")
-    def _count_needs_threshold(self) -> EventCondition:
-        if self.check == "count" and (self.operator is None or self.value is None):
+    def _fields_fit_check(self) -> EventCondition:
+        check = self.check
+        if check == "count" and (self.operator is None or self.value is None):
             raise ValueError("check 'count' needs an operator and a value")
-        if self.check != "count" and (self.operator is not None or self.value is not None):
-            raise ValueError(f"check {self.check!r} takes no operator or value")
-        if self.check == "first_time" and self.within is None:
+        if check == "regularly":
+            if self.value is None or self.value < 1 or self.of_last is None or not self.period:
+                raise ValueError("check 'regularly' needs value (>= 1), of_last and period")
+            if self.operator is not None:
+                raise ValueError("check 'regularly' takes no operator")
+            if self.value > self.of_last:
+                raise ValueError("value is larger than of_last: it could never match")
+            if self.of_last * PERIOD_SECONDS[self.period] > MAX_WINDOW_SECONDS:
+                raise ValueError(f"of_last reaches past {MAX_WINDOW_SECONDS // 86_400}d")
+        elif check != "count" and (self.operator is not None or self.value is not None):
+            raise ValueError(f"check {check!r} takes no operator or value")
+        if check != "regularly" and (self.of_last is not None or self.period is not None):
+            raise ValueError("of_last and period belong to check 'regularly'")
+        if check == "regularly" and (self.within or self.between):
+            raise ValueError("check 'regularly' takes no within or between")
+        if self.within is not None and self.between is not None:
+            raise ValueError("give within or between, not both")
+        if check == "first_time" and self.within is None:
             raise ValueError("check 'first_time' needs within (when the first time counts)")
+        if check == "stopped" and self.between is None:
+            raise ValueError("check 'stopped' needs between (when it was done)")
+        if check == "started_again":
+            if self.gap is None or self.within is None:
+                raise ValueError("check 'started_again' needs gap and within")
+            if parse_duration(self.within) > MAX_SPAN_IN_WIDTHS * parse_duration(self.gap):
+                raise ValueError(f"within may be at most {MAX_SPAN_IN_WIDTHS} times the gap")
+        elif self.gap is not None:
+            raise ValueError("gap belongs to check 'started_again'")
+        if check in ("first_time", "started_again") and self.between is not None:
+            raise ValueError(f"check {check!r} takes within, not between")
+        span = self.range_seconds
+        if check == "count" and span is not None:
+            widths = span[0] / (span[0] - span[1])
+            if (self.value or 0) + 1 > MAX_RANGE_POINTS / widths:
+                raise ValueError(
+                    f"a count over this range may be at most {int(MAX_RANGE_POINTS / widths) - 1}"
+                    " (it keeps about value + 1 occurrences per width it reaches back)"
+                )
         return self
 
     @property
     def window_seconds(self) -> int | None:
         return None if self.within is None else parse_duration(self.within)
+
+    @property
+    def range_seconds(self) -> tuple[int, int] | None:
+        """``between`` as (start, end) seconds back from now."""
+        if self.between is None:
+            return None
+        return parse_duration(self.between[0]), parse_duration(self.between[1])
+
+    @property
+    def gap_seconds(self) -> int | None:
+        return None if self.gap is None else parse_duration(self.gap)
+
+    @property
+    def period_seconds(self) -> int | None:
+        return None if self.period is None else PERIOD_SECONDS[self.period]
 
 
 class PersonCondition(_Strict):

@@ -10,14 +10,19 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
+from cohortstream.cohorts import periods as calendar
 from cohortstream.cohorts.counters import (
     Counter,
     count_within,
     first_occurrence,
+    gap_points,
     next_entry,
     next_exit,
+    period_list,
+    range_points,
     spec_key,
     total,
 )
@@ -30,6 +35,7 @@ from cohortstream.cohorts.definition import (
     PersonCondition,
     PropertyFilter,
 )
+from cohortstream.cohorts.thinning import Point, in_window
 
 MISSING = object()  # a property the person or event does not have
 
@@ -83,22 +89,62 @@ def evaluate(
 
 def _event(condition: EventCondition, now: int, counter: Counter | None) -> Outcome:
     window = condition.window_seconds
-    if condition.check == "first_time" and window is not None:
+    check = condition.check
+    if check == "first_time" and window is not None:
         return first_time(first_occurrence(counter), now, window)
+    if check == "regularly":
+        period = condition.period_seconds or 0
+        periods = period_list(counter, period)
+        of_last = condition.of_last or 1
+        counted = len(calendar.counted(periods, now, period, of_last))
+        change = calendar.next_change(periods, now, period, of_last)
+        return Outcome(counted >= (condition.value or 1), change)
+    if check == "started_again" and window is not None:
+        gap = condition.gap_seconds or 0
+        return started_again(gap_points(counter, gap), now, gap, window)
+    span = condition.range_seconds
+    if span is not None:
+        start, end = span
+        points = range_points(counter, start, end)
+        inside = len(in_window(points, now - start, now - end))
+        change = range_change(points, now, start, end)
+        if check == "stopped":
+            since = count_within(counter, now, end)
+            change = _earliest(change, next_exit(counter, now, end), next_entry(counter, now))
+            return Outcome(inside > 0 and since == 0, change)
+        return Outcome(_counted(condition, inside), change)
     if window is None:
-        ever = total(counter)
-        if condition.check == "exists":
-            return Outcome(ever > 0)
-        if condition.check == "not_exists":
-            return Outcome(ever == 0)
-        return Outcome(compare(condition.operator or "gte", ever, condition.value))
+        return Outcome(_counted(condition, total(counter)))
     count = count_within(counter, now, window)
     change = _earliest(next_exit(counter, now, window), next_entry(counter, now))
+    return Outcome(_counted(condition, count), change)
+
+
+def _counted(condition: EventCondition, count: int) -> bool:
     if condition.check == "exists":
-        return Outcome(count > 0, change)
+        return count > 0
     if condition.check == "not_exists":
-        return Outcome(count == 0, change)
-    return Outcome(compare(condition.operator or "gte", count, condition.value), change)
+        return count == 0
+    return compare(condition.operator or "gte", count, condition.value)
+
+
+def range_change(points: list[Point], now: int, start: int, end: int) -> int | None:
+    """When a kept occurrence next enters (time + end) or leaves (time + start) the range."""
+    moments = [m for at, _ in points for m in (at + end, at + start) if m > now]
+    return min(moments) if moments else None
+
+
+def restarts(points: list[Point], gap: int) -> list[Point]:
+    """Occurrences that came at least ``gap`` after the one before them."""
+    return [later for earlier, later in pairwise(points) if later[0] - earlier[0] >= gap]
+
+
+def started_again(points: list[Point], now: int, gap: int, window: int) -> Outcome:
+    """A restart lies in (now - window, now]: it counts from its time for ``window``."""
+    found = restarts(points, gap)
+    inside = [at for at, _ in found if now - window < at <= now]
+    moments = [at + window for at in inside] + [at for at, _ in found if at > now]
+    return Outcome(bool(inside), min(moments) if moments else None)
 
 
 def first_time(first: list[Any] | None, now: int, window: int) -> Outcome:

@@ -13,10 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cohortstream.cohorts import periods as calendar
 from cohortstream.cohorts.counters import (
     Counter,
     count_within,
     first_occurrence,
+    gap_points,
+    period_list,
+    range_points,
     spec_key,
     total,
 )
@@ -28,7 +32,8 @@ from cohortstream.cohorts.definition import (
     OrCondition,
     PersonCondition,
 )
-from cohortstream.cohorts.evaluate import MISSING, evaluate
+from cohortstream.cohorts.evaluate import MISSING, evaluate, restarts
+from cohortstream.cohorts.thinning import in_window
 
 
 def explain(
@@ -85,6 +90,9 @@ def _event(condition: EventCondition, now: int, counter: Counter | None) -> dict
         "value": condition.value,
         "within": condition.within,
     }
+    for optional in ("between", "gap", "of_last", "period"):
+        if getattr(condition, optional) is not None:
+            described[optional] = getattr(condition, optional)
     window = condition.window_seconds
     if condition.check == "first_time" and window is not None:
         first = first_occurrence(counter)
@@ -93,6 +101,43 @@ def _event(condition: EventCondition, now: int, counter: Counter | None) -> dict
             "first": None if first is None else {"at": first[0], "uuid": first[1]},
             "window": {"after": now - window, "until": now},
         }
+    if condition.check == "regularly":
+        period, of_last = condition.period_seconds or 0, condition.of_last or 1
+        counted = calendar.counted(period_list(counter, period), now, period, of_last)
+        current = calendar.index_of(now, period)
+        return {
+            **described,
+            "periods_counted": len(counted),
+            "since": calendar.start_of(current - of_last + 1, period),
+            "periods": [
+                {"starts": calendar.start_of(index, period), "first_at": at}
+                for index, at in counted
+            ],
+        }
+    if condition.check == "started_again" and window is not None:
+        gap = condition.gap_seconds or 0
+        found = restarts(gap_points(counter, gap), gap)
+        return {
+            **described,
+            "window": {"after": now - window, "until": now},
+            "restarts": [
+                {"at": at, "uuid": uuid} for at, uuid in found if now - window < at <= now
+            ],
+        }
+    span = condition.range_seconds
+    if span is not None:
+        start, end = span
+        inside = in_window(range_points(counter, start, end), now - start, now - end)
+        # A range keeps only the occurrences that can still decide its answer.
+        described = {
+            **described,
+            "count": len(inside),
+            "range": {"after": now - start, "until": now - end},
+            "occurrences": [{"at": at, "uuid": uuid} for at, uuid in inside],
+        }
+        if condition.check == "stopped":
+            described["since_range"] = count_within(counter, now, end)
+        return described
     if window is None:
         # Totals are kept up to what the condition needs (its value + 1): "at least".
         return {**described, "count": total(counter)}

@@ -14,9 +14,12 @@ Events arriving in the same second are taken to be of different persons
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
+from itertools import pairwise
 from typing import Any
 
+from cohortstream.cohorts import periods as calendar
 from cohortstream.cohorts.definition import (
     AndCondition,
     CohortCondition,
@@ -48,21 +51,29 @@ class CohortsOracle(PersonsOracle):
             project: {d.id: d for d in defs if d.kind == "manual"}
             for project, defs in by_project.items()
         }
-        self._windows = {
+        # How long after an occurrence a result reading it may change (windows,
+        # range ends), and the calendar periods whose ends may change one.
+        conditions = {
+            project: [c for d in defs for c in event_conditions(d.criteria)]
+            for project, defs in self._cohorts.items()
+        }
+        self._delays = {project: _delays(found) for project, found in conditions.items()}
+        self._periods = {
             project: sorted(
                 {
-                    c.window_seconds
-                    for d in defs
-                    for c in event_conditions(d.criteria)
-                    if c.window_seconds is not None
+                    (c.period_seconds, c.of_last)
+                    for c in found
+                    if c.period_seconds is not None and c.of_last is not None
                 }
             )
-            for project, defs in self._cohorts.items()
+            for project, found in conditions.items()
         }
         # Per person id (live or deleted): occurrences and memberships.
         self._occurrences: dict[str, dict[str, tuple[int, str, dict[str, Any]]]] = {}
         self._memberships: dict[str, dict[str, Membership]] = {}
         self._live: dict[str, tuple[int, _Group]] = {}
+        # person id -> (its occurrences dict, their count, the moments they make)
+        self._moments: dict[str, tuple[dict[str, Any], int, list[int]]] = {}
         self.transitions: list[dict[str, Any]] = []
         self._handed_over: list[str] = []
         self.clock = 0  # the moment of the event being applied
@@ -201,27 +212,7 @@ class CohortsOracle(PersonsOracle):
         members: dict[str, bool],
     ) -> bool:
         if isinstance(condition, EventCondition):
-            window = condition.window_seconds
-            if condition.check == "first_time" and window is not None:
-                times = [
-                    at
-                    for at, name, event_properties in self._occurrences[person_id].values()
-                    if name == condition.event
-                    and matches_filters(condition.where, event_properties)
-                ]  # every occurrence, inside any window or not: the first ever
-                return bool(times) and now - window < min(times) <= now
-            count = sum(
-                1
-                for at, name, event_properties in self._occurrences[person_id].values()
-                if name == condition.event
-                and (window is None or now - window < at <= now)
-                and matches_filters(condition.where, event_properties)
-            )
-            if condition.check == "exists":
-                return count > 0
-            if condition.check == "not_exists":
-                return count == 0
-            return compare(condition.operator or "gte", count, condition.value)
+            return event_holds(condition, self._times(condition, person_id), now)
         if isinstance(condition, PersonCondition):
             return compare(
                 condition.operator, properties.get(condition.key, MISSING), condition.value
@@ -237,13 +228,37 @@ class CohortsOracle(PersonsOracle):
             )
         raise TypeError(f"unknown condition {condition!r}")
 
+    def _times(self, condition: EventCondition, person_id: str) -> list[tuple[int, str]]:
+        """(time, uuid) of every occurrence the condition reads, ascending."""
+        return sorted(
+            (at, uuid)
+            for uuid, (at, name, event_properties) in self._occurrences[person_id].items()
+            if name == condition.event and matches_filters(condition.where, event_properties)
+        )
+
+    def _occurrence_moments(self, person_id: str, project_id: int) -> list[int]:
+        """Every moment an occurrence of the person's can change a result, ascending;
+        kept until the person's occurrences change."""
+        occurrences = self._occurrences[person_id]
+        cached = self._moments.get(person_id)
+        if cached is not None and cached[0] is occurrences and cached[1] == len(occurrences):
+            return cached[2]
+        moments: set[int] = set()
+        for at, _, _ in occurrences.values():
+            moments.add(at)  # an occurrence stamped ahead of the clock
+            moments.update(at + delay for delay in self._delays.get(project_id, ()))
+            for period, of_last in self._periods.get(project_id, ()):
+                moments.add(calendar.start_of(calendar.index_of(at, period) + of_last, period))
+        ordered = sorted(moments)
+        self._moments[person_id] = (occurrences, len(occurrences), ordered)
+        return ordered
+
     def _next_moment(self, person_id: str) -> int | None:
         """The earliest moment not yet evaluated at which the person's result could change."""
         project_id, _ = self._live[person_id]
-        candidates: list[int] = []
-        for at, _, _ in self._occurrences[person_id].values():
-            candidates.append(at)  # an occurrence stamped ahead of the clock
-            candidates.extend(at + window for window in self._windows.get(project_id, ()))
+        moments = self._occurrence_moments(person_id, project_id)
+        after = bisect.bisect_right(moments, self._timers_through)
+        candidates = moments[after : after + 1]
         for definition in self._cohorts.get(project_id, []):
             membership = self._memberships.get(person_id, {}).get(definition.id)
             if membership is None or not membership.member or membership.entered_at is None:
@@ -270,3 +285,44 @@ class CohortsOracle(PersonsOracle):
                 self.transitions.append(
                     transition(definition, person_id, LEFT, current.entries, self.clock, source)
                 )
+
+
+def _delays(conditions: list[EventCondition]) -> list[int]:
+    delays: set[int] = set()
+    for condition in conditions:
+        for delay in (condition.window_seconds, *(condition.range_seconds or ())):
+            if delay is not None:
+                delays.add(delay)
+    return sorted(delays)
+
+
+def event_holds(condition: EventCondition, times: list[tuple[int, str]], now: int) -> bool:
+    """The condition over every occurrence, counted directly."""
+    check = condition.check
+    window = condition.window_seconds
+    if check == "first_time" and window is not None:
+        # every occurrence, inside any window or not: the first ever
+        return bool(times) and now - window < times[0][0] <= now
+    if check == "regularly":
+        period, of_last = condition.period_seconds or 0, condition.of_last or 1
+        current = calendar.index_of(now, period)
+        active = {calendar.index_of(at, period) for at, _ in times if at <= now}
+        return len({i for i in active if current - of_last < i}) >= (condition.value or 1)
+    if check == "started_again" and window is not None:
+        gap = condition.gap_seconds or 0
+        return any(
+            now - window < later[0] <= now and later[0] - earlier[0] >= gap
+            for earlier, later in pairwise(times)
+        )
+    span = condition.range_seconds
+    if span is not None:
+        count = sum(1 for at, _ in times if now - span[0] < at <= now - span[1])
+        if check == "stopped":
+            return count > 0 and not any(now - span[1] < at <= now for at, _ in times)
+    else:
+        count = sum(1 for at, _ in times if window is None or now - window < at <= now)
+    if check == "exists":
+        return count > 0
+    if check == "not_exists":
+        return count == 0
+    return compare(condition.operator or "gte", count, condition.value)

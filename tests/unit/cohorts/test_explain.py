@@ -123,3 +123,57 @@ def test_the_why_answer_of_a_person():
     assert "API" in manual["note"]
     assert why_answer(person, project, "nope", now=60)[1] == 404
     assert why_answer(person, None, "c", now=60)[1] == 404
+
+
+RICHER = {
+    "type": "and",
+    "conditions": [
+        {
+            "type": "event",
+            "event": "visit",
+            "check": "count",
+            "operator": "gte",
+            "value": 2,
+            "between": ["10d", "3d"],
+        },
+        {"type": "event", "event": "visit", "check": "stopped", "between": ["10d", "3d"]},
+        {"type": "event", "event": "visit", "check": "started_again", "gap": "2d", "within": "4d"},
+        {
+            "type": "event",
+            "event": "visit",
+            "check": "regularly",
+            "value": 2,
+            "of_last": 3,
+            "period": "day",
+        },
+    ],
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(times=st.lists(st.integers(0, 20 * DAY), max_size=12), later=st.integers(0, 10 * DAY))
+def test_range_gap_and_period_leaves_show_what_decided_them(times, later):
+    registry = CohortRegistry([_definition(RICHER)])
+    project = registry.project(1)
+    criteria = _definition(RICHER).criteria
+    counter = None
+    for n, at in enumerate(times):
+        for spec in project.by_event["visit"]:
+            counter = record(counter, at, f"uuid-{n}", project.needs[spec[0]], max(times))
+    now = max(times, default=0) + later
+    inputs = {
+        "now": now,
+        "properties": {},
+        "counters": {} if counter is None else {spec_key(criteria.conditions[0]): counter},
+        "memberships": {},
+    }
+    in_range, stopped, again, regular = explain(criteria, **inputs)["conditions"]
+    assert in_range["matches"] == (in_range["count"] >= 2)
+    assert all(
+        in_range["range"]["after"] < o["at"] <= in_range["range"]["until"]
+        for o in in_range["occurrences"]
+    )
+    assert stopped["matches"] == (stopped["count"] > 0 and stopped["since_range"] == 0)
+    assert again["matches"] == bool(again["restarts"])
+    assert regular["matches"] == (regular["periods_counted"] >= 2)
+    assert all(p["starts"] >= regular["since"] for p in regular["periods"])

@@ -179,6 +179,37 @@ COHORTS: list[dict[str, Any]] = [
             ],
         },
     ),
+    # Relative ranges, lapsing, coming back and regular visits.
+    _cohort("clicked-earlier", _event("click", between=["3h", "1h"])),
+    _cohort(
+        "bought-twice-earlier",
+        _event(
+            "purchase",
+            "count",
+            operator="gte",
+            value=2,
+            between=["8h", "2h"],
+            where=[{"key": "amount", "operator": "gte", "value": 50}],
+        ),
+    ),
+    _cohort("lapsed-login", _event("login", "stopped", between=["12h", "4h"]), max_dwell="6h"),
+    _cohort("comeback", _event("login", "started_again", gap="6h", within="2h")),
+    _cohort(
+        "regular-readers",
+        _event("$pageview", "regularly", value=3, of_last=4, period="hour"),
+        min_dwell="20m",
+    ),
+    _cohort("daily-clickers", _event("click", "regularly", value=2, of_last=2, period="day")),
+    _cohort(
+        "quiet-since",
+        {
+            "type": "and",
+            "conditions": [
+                _event("$pageview", "not_exists", between=["2h", "30m"]),
+                _event("$pageview", "count", operator="lte", value=1, between=["30m", "1m"]),
+            ],
+        },
+    ),
 ]
 
 
