@@ -64,7 +64,9 @@ async def resolve_persons(output: IngestOutput) -> Outbox:
     outbox = Outbox()
     for event in accepted:
         try:
-            resolve_event(identities, dict_of(event), cold, outbox, cohorts.registry)
+            resolve_event(
+                identities, dict_of(event), cold, outbox, cohorts.registry, config.identity_rules
+            )
         except Exception as exc:  # a bug: keep the event (with its default person) and go on
             log.exception(
                 "person resolution failed for event %s",
@@ -85,6 +87,8 @@ def dict_of(event: EnrichedEvent) -> dict[str, Any]:
 async def refresh_projects() -> None:
     if config.projects is not None:
         config.projects.replace(await wiring.current.load_project_ids())
+    if wiring.current.load_blocked_distinct_ids is not None:
+        config.identity_rules.replace(await wiring.current.load_blocked_distinct_ids())
 
 
 @app.timer(PROJECTS_REFRESH_S)

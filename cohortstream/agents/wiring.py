@@ -28,6 +28,7 @@ current = Wiring(
     open_warehouse=lambda: open_warehouse(settings),
     open_definitions=postgres.definitions,
     load_project_ids=postgres.project_ids,
+    load_blocked_distinct_ids=postgres.blocked_distinct_ids,
     close_postgres=postgres.close,
     identity_commands=TopicPublisher(identity_commands_topic),
     person_commands=TopicPublisher(person_commands_topic),

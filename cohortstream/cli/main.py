@@ -165,12 +165,53 @@ def projects_list() -> None:
     async def fetch() -> list[dict[str, object]]:
         connection = await asyncpg.connect(_settings().database_url)
         try:
-            rows = await connection.fetch("SELECT id, name, created_at FROM projects ORDER BY id")
+            rows = await connection.fetch(
+                "SELECT id, name, created_at, array_to_string(blocked_distinct_ids, ' ')"
+                " AS blocked_distinct_ids FROM projects ORDER BY id"
+            )
         finally:
             await connection.close()
         return [dict(row) for row in rows]
 
     click.echo(render_table(asyncio.run(fetch())))
+
+
+@projects.command("block")
+@click.argument("project_id", type=click.IntRange(min=1))
+@click.argument("distinct_ids", nargs=-1, required=True)
+def projects_block(project_id: int, distinct_ids: tuple[str, ...]) -> None:
+    """Refuse DISTINCT_IDS for PROJECT_ID: their events are dead-lettered and merges
+    naming them refused (workers apply it within 5 s)."""
+    _set_blocked(project_id, list(distinct_ids), blocked=True)
+
+
+@projects.command("unblock")
+@click.argument("project_id", type=click.IntRange(min=1))
+@click.argument("distinct_ids", nargs=-1, required=True)
+def projects_unblock(project_id: int, distinct_ids: tuple[str, ...]) -> None:
+    """Accept DISTINCT_IDS for PROJECT_ID again."""
+    _set_blocked(project_id, list(distinct_ids), blocked=False)
+
+
+def _set_blocked(project_id: int, distinct_ids: list[str], blocked: bool) -> None:
+    import asyncpg
+
+    from cohortstream.projects.identity_rules import set_blocked
+    from cohortstream.sinks.migrate import migrate_postgres
+
+    async def update() -> list[str]:
+        connection = await asyncpg.connect(_settings().database_url)
+        try:
+            await migrate_postgres(connection)
+            return await set_blocked(connection, project_id, distinct_ids, blocked)
+        finally:
+            await connection.close()
+
+    try:
+        now_blocked = asyncio.run(update())
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"project {project_id} blocks: {' '.join(now_blocked) or '(none)'}")
 
 
 @cli.group()

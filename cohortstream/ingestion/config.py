@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cohortstream.ingestion.geoip import GeoIpLookup
+from cohortstream.projects.identity_rules import IdentityRules
 from cohortstream.projects.registry import ProjectRegistry
 from cohortstream.settings import Settings
 
@@ -18,6 +19,7 @@ class IngestConfig:
     max_properties_bytes: int = 1_000_000
     geoip: GeoIpLookup | None = None
     projects: ProjectRegistry | None = None
+    identity_rules: IdentityRules = field(default_factory=IdentityRules)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestConfig:

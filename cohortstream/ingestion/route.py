@@ -58,6 +58,15 @@ def route_message(
             outcome = Rejected(
                 "unknown_project", f"project {outcome.project_id} is not registered", b""
             )
+        if not isinstance(outcome, Rejected) and config.identity_rules.is_blocked(
+            outcome.project_id, outcome.distinct_id_text
+        ):
+            outcome = Rejected(
+                "blocked_distinct_id",
+                f"distinct_id {outcome.distinct_id_text!r} is blocked for project "
+                f"{outcome.project_id}",
+                b"",
+            )
         if isinstance(outcome, Rejected):
             # A lone event is dead-lettered as the bytes that came; a batch element re-encoded.
             raw_bytes = raw if single else orjson.dumps(candidate)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cohortstream.ingestion.person_ids import person_id_for
+from cohortstream.projects.identity_rules import IdentityRules
 from cohortstream.tables.identities import MERGE_EVENTS, is_illegal_merge_id
 from cohortstream.tables.person_properties import person_updates
 from cohortstream.tables.person_state import (
@@ -50,14 +51,21 @@ class _Group:
 
 
 class PersonsOracle:
-    def __init__(self, merge_properties_by: str = WINNER_FIRST) -> None:
+    def __init__(
+        self,
+        merge_properties_by: str = WINNER_FIRST,
+        rules: IdentityRules | None = None,
+    ) -> None:
         self.merge_properties_by = merge_properties_by
+        self.rules = rules or IdentityRules()
         self._group_of: dict[tuple[int, str], _Group] = {}
         self._forward: dict[str, str] = {}  # person id merged away -> the absorbing one
         self.refused_merges = 0
 
     def apply(self, event: dict[str, Any]) -> None:
         project_id, distinct_id = event["project_id"], event["distinct_id"]
+        if self.rules.is_blocked(project_id, distinct_id):
+            return  # dead-lettered by ingestion
         group = self._group(project_id, distinct_id)
         properties = event["properties"]
         stamp = (event["timestamp_us"], event["uuid"])
@@ -82,7 +90,12 @@ class PersonsOracle:
             other = properties.get(field_name)
             if isinstance(other, int) and not isinstance(other, bool):
                 other = str(other)
-            if isinstance(other, str) and other != distinct_id and not is_illegal_merge_id(other):
+            if (
+                isinstance(other, str)
+                and other != distinct_id
+                and not is_illegal_merge_id(other)
+                and not self.rules.is_blocked(project_id, other)
+            ):
                 self._merge(project_id, source=other, into=group, kind=kind, event=event)
 
     # Hooks for subclasses.

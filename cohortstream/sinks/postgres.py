@@ -13,6 +13,7 @@ import redis.asyncio as redis
 from cohortstream.assignment.store import assigned_positions, load_rules, write_assignments
 from cohortstream.cohorts.definition import CohortDefinition
 from cohortstream.cohorts.store import load_definitions
+from cohortstream.projects.identity_rules import load_blocked_distinct_ids
 from cohortstream.projects.registry import load_project_ids
 from cohortstream.settings import Settings
 from cohortstream.sinks.definitions_sink import CacheInvalidator, RedisInvalidator
@@ -55,6 +56,10 @@ class PostgresConnections:
     async def project_ids(self) -> frozenset[int]:
         async with (await self.pool()).acquire() as connection:
             return await load_project_ids(connection)
+
+    async def blocked_distinct_ids(self) -> dict[int, frozenset[str]]:
+        async with (await self.pool()).acquire() as connection:
+            return await load_blocked_distinct_ids(connection)
 
     async def definitions(
         self,

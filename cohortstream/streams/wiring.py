@@ -55,6 +55,8 @@ class Wiring:
     # idempotency key -> rotation position, for keys assigned before
     assigned_positions: Callable[[list[str]], Awaitable[dict[str, int]]] | None = None
     assignments: Publisher | None = None
+    # project id -> blocked distinct_ids (None: no identity rules)
+    load_blocked_distinct_ids: Callable[[], Awaitable[dict[int, frozenset[str]]]] | None = None
     _person_store: PersonStore | None = field(default=None, repr=False)
     _person_sink: BatchingSink[dict[str, Any]] | None = field(default=None, repr=False)
     _event_sink: BatchingSink[EnrichedEvent] | None = field(default=None, repr=False)

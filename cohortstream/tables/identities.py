@@ -17,6 +17,7 @@ from typing import Any
 
 from cohortstream.cohorts.registry import CohortRegistry
 from cohortstream.ingestion.person_ids import person_id_for
+from cohortstream.projects.identity_rules import IdentityRules
 from cohortstream.tables.commands import ALIAS, IDENTIFY, MERGE_DANGEROUSLY, Command, Outbox
 from cohortstream.tables.keys import identity_key
 from cohortstream.tables.person_properties import person_updates
@@ -78,6 +79,7 @@ def resolve_event(
     cold: ColdMappings,
     outbox: Outbox,
     cohorts: CohortRegistry | None = None,
+    rules: IdentityRules | None = None,
 ) -> None:
     """Set the event's person_id and queue what it means for persons."""
     project_id, distinct_id = event["project_id"], event["distinct_id"]
@@ -114,12 +116,14 @@ def resolve_event(
             problems.append({"code": "invalid_cohort_member", "detail": manual})
     outbox.person_commands.append(command)
     if name in MERGE_EVENTS:
-        problems += _link_other(event, person_id, outbox)
+        problems += _link_other(event, person_id, outbox, rules)
     if problems:
         event["warnings"] = [*event["warnings"], *problems]
 
 
-def _link_other(event: dict[str, Any], person_id: str, outbox: Outbox) -> list[dict[str, str]]:
+def _link_other(
+    event: dict[str, Any], person_id: str, outbox: Outbox, rules: IdentityRules | None
+) -> list[dict[str, str]]:
     field, kind = MERGE_EVENTS[event["event"]]
     other = event["properties"].get(field)
     if isinstance(other, int) and not isinstance(other, bool):
@@ -133,6 +137,13 @@ def _link_other(event: dict[str, Any], person_id: str, outbox: Outbox) -> list[d
             {
                 "code": "cannot_merge_with_illegal_distinct_id",
                 "detail": f"refusing to merge with distinct_id {other!r}",
+            }
+        ]
+    if rules is not None and rules.is_blocked(event["project_id"], other):
+        return [
+            {
+                "code": "cannot_merge_with_blocked_distinct_id",
+                "detail": f"distinct_id {other!r} is blocked for project {event['project_id']}",
             }
         ]
     outbox.identity_commands.append(

@@ -1,4 +1,5 @@
-"""Unknown projects are dead-lettered; registered later, their events replay into ClickHouse."""
+"""Unknown projects are dead-lettered; registered later, their events replay into ClickHouse.
+A distinct_id the project blocks is dead-lettered."""
 
 from __future__ import annotations
 
@@ -76,3 +77,23 @@ async def _unknown_then_registered(stack, workers, warehouse):
         timeout_s=120,
         workers=workers,
     )
+    await _blocked_distinct_id(stack, workers)
+
+
+async def _blocked_distinct_id(stack, workers):
+    """A distinct_id the project blocks is dead-lettered once workers have the rule."""
+    blocked = run_cli(stack, "projects", "block", str(UNREGISTERED), "shared-login")
+    assert blocked.returncode == 0, blocked.stderr
+    assert "shared-login" in run_cli(stack, "projects", "list").stdout
+    assert run_cli(stack, "projects", "block", "999999", "x").returncode != 0
+    await asyncio.sleep(6)  # one registry refresh in the worker
+
+    def blocked_letter(record) -> bool:
+        return dict(record.headers).get(DLQ_REASON) == b"blocked_distinct_id"
+
+    event = {"event": "e", "distinct_id": "shared-login", "project_id": UNREGISTERED}
+    async with TopicTail(stack, stack.dead_letter_topic) as tail:
+        async with EventProducer(stack.kafka_broker, stack.events_topic) as producer:
+            await producer.send(orjson.dumps(event), f"{UNREGISTERED}:shared-login".encode())
+        letters = await tail.wait_for(blocked_letter, 1, timeout_s=60)
+    assert len(letters) == 1, workers.logs()

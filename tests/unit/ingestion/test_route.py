@@ -168,3 +168,18 @@ def test_events_of_unregistered_projects_are_rejected():
     assert ProjectRegistry().knows(1) is False  # not loaded: nothing is known
     registry.replace(frozenset({2}))
     assert route_message(raw, b"2:d", RECEIVED_MS, config).accepted
+
+
+def test_a_blocked_distinct_id_is_dead_lettered_for_its_project_only():
+    from cohortstream.projects.identity_rules import IdentityRules
+
+    rules = IdentityRules({1: frozenset({"shared-login"})})
+    config = IngestConfig(identity_rules=rules)
+    raw = orjson.dumps({"event": "a", "distinct_id": "shared-login", "project_id": 1})
+    [rejected] = route_message(raw, b"1:shared-login", RECEIVED_MS, config).rejected
+    assert rejected.reason == "blocked_distinct_id"
+    assert "'shared-login' is blocked for project 1" in rejected.detail
+    other_project = raw.replace(b'"project_id":1', b'"project_id":2')
+    assert route_message(other_project, b"2:shared-login", RECEIVED_MS, config).accepted
+    rules.replace({})
+    assert route_message(raw, b"1:shared-login", RECEIVED_MS, config).accepted

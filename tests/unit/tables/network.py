@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cohortstream.cohorts.backfill import activate_command, backfill_commands, specs_of
+from cohortstream.projects.identity_rules import IdentityRules
 from cohortstream.tables.commands import Outbox
 from cohortstream.tables.identities import handle_identity_command, resolve_event
 from cohortstream.tables.keys import identity_key, partition_for, partition_slot
@@ -57,6 +58,7 @@ class Network:
     cohorts: Any = None  # a CohortRegistry, to keep cohorts too
     transitions: list[dict[str, Any]] = field(default_factory=list)
     deadlines: dict[str, int] = field(default_factory=dict)
+    rules: IdentityRules = field(default_factory=IdentityRules)
 
     # Partition activations of cohort generations; None: every cohort is active.
     activations: dict[str, dict[str, str]] | None = None
@@ -71,6 +73,8 @@ class Network:
             )
 
     def send_event(self, event: dict[str, Any]) -> None:
+        if self.rules.is_blocked(event["project_id"], event["distinct_id"]):
+            return  # ingestion dead-letters it
         key = identity_key(event["project_id"], event["distinct_id"])
         self._queue("events", partition_for(key, self.partitions)).append(event)
 
@@ -107,7 +111,7 @@ class Network:
         outbox = Outbox()
         if stage == "events":
             event = {**message, "warnings": []}
-            resolve_event(self.identities, event, {}, outbox, self.cohorts)
+            resolve_event(self.identities, event, {}, outbox, self.cohorts, self.rules)
             self.enriched.append(event)
         elif stage == "identity":
             handle_identity_command(self.identities, message, {}, outbox)

@@ -4,21 +4,22 @@ thousands of random interleavings and redeliveries."""
 import pytest
 
 from cohortstream.oracle.persons import PersonsOracle
+from cohortstream.projects.identity_rules import IdentityRules
 from cohortstream.tables.keys import identity_key, person_key
 
 from .network import Network
 from .workload import identity_workload
 
 
-def oracle_persons(events):
-    oracle = PersonsOracle()
+def oracle_persons(events, rules=None):
+    oracle = PersonsOracle(rules=rules)
     for event in events:
         oracle.apply(event)
     return oracle
 
 
 def assert_stream_matches_oracle(network: Network, events) -> None:
-    oracle = oracle_persons(events)
+    oracle = oracle_persons(events, network.rules)
     expected = {
         frozenset(p.distinct_ids): (p.properties, p.is_identified) for p in oracle.persons(1)
     }
@@ -105,3 +106,26 @@ def test_merged_persons_forward_and_sinks_rows_converge():
 def _keep_newest(rows, key, row):
     if key not in rows or rows[key]["version"] <= row["version"]:
         rows[key] = row
+
+
+@pytest.mark.parametrize("seed", range(100, 112))
+def test_blocked_distinct_ids_are_never_merged(seed):
+    events = identity_workload(seed)
+    # Every user's first alias is a value this project blocks (a shared login, say).
+    blocked = {e["properties"].get("alias") for e in events} | {e["distinct_id"] for e in events}
+    rules = IdentityRules({1: frozenset(d for d in blocked if d and d.endswith("-0"))})
+    assert rules.blocked[1]
+    network = Network(seed=seed, redelivery=0.1, rules=rules)
+    for event in events:
+        network.send_event(event)
+    network.run()
+    assert_stream_matches_oracle(network, events)
+    listed = {did for p in network.live_persons() for did in p["distinct_ids"]}
+    assert not listed & rules.blocked[1]
+    refused = [
+        w
+        for e in network.enriched
+        for w in e["warnings"]
+        if w["code"] == "cannot_merge_with_blocked_distinct_id"
+    ]
+    assert refused
