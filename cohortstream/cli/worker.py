@@ -17,12 +17,15 @@ EXIT_SHUTDOWN_OVERRUN = 3
 
 
 def _exit_overrun(timeout_s: float, loop: asyncio.AbstractEventLoop | None = None) -> None:
-    log = logging.getLogger(__name__)
-    log.error("shutdown took over %.0f s: exiting without it", timeout_s)
-    # What the shutdown was still waiting for, to find out why it overran.
-    log.error("tasks still pending at the shutdown bound:\n%s", _pending_tasks(loop))
-    faulthandler.dump_traceback(all_threads=True)
-    os._exit(EXIT_SHUTDOWN_OVERRUN)
+    try:
+        log = logging.getLogger(__name__)
+        log.error("shutdown took over %.0f s: exiting without it", timeout_s)
+        # What the shutdown was still waiting for, to find out why it overran.
+        log.error("tasks still pending at the shutdown bound:\n%s", _pending_tasks(loop))
+        # fd 2, not sys.stderr: the worker redirects that to a logger, with no file number.
+        faulthandler.dump_traceback(file=2, all_threads=True)
+    finally:
+        os._exit(EXIT_SHUTDOWN_OVERRUN)
 
 
 def _pending_tasks(loop: asyncio.AbstractEventLoop | None) -> str:

@@ -40,14 +40,20 @@ class CohortstreamApp(faust.App):  # type: ignore[misc]
         self.before_ack_wait: list[Callable[[], Awaitable[None]]] = []
 
     async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
-        while True:
-            for hook in self.before_ack_wait:
-                await hook()
-            try:  # messages taken after the hooks ran need them again
-                await asyncio.wait_for(super()._consumer_wait_empty(consumer, logger), 1.0)
-                return
-            except TimeoutError:
-                continue
+        # Faust's wait is never cancelled: Consumer._wait_for_ack swallows
+        # CancelledError, so a wait_for around it that timed out waited for ever
+        # (the shutdown overran its bound under load). The hooks run beside it.
+        waiting = asyncio.ensure_future(super()._consumer_wait_empty(consumer, logger))
+        try:
+            while not waiting.done():
+                for hook in self.before_ack_wait:
+                    await hook()
+                # messages taken after the hooks ran need them again
+                await asyncio.wait({waiting}, timeout=1.0)
+        finally:
+            if not waiting.done():
+                waiting.cancel()
+        await waiting
 
 
 app = CohortstreamApp(
