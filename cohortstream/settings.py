@@ -67,6 +67,9 @@ class Settings:
     # side wins, as PostHog does) or event_time (each key as if both persons' writes
     # were applied in event-time order).
     person_merge_properties: str = "winner"
+    # Which clock orders person property writes: event_time (a late $set older than
+    # the value it would replace is ignored) or received (the last to arrive wins).
+    person_properties_order: str = "event_time"
     # A worker's own directory for RocksDB tables; empty: <state dir>/tables/<host>-<web port>.
     table_data_dir: str = ""
     # Per partition of each table (5 tables x the partitions a worker holds).
@@ -153,6 +156,11 @@ class Settings:
             raise SettingsError(
                 f"PERSON_MERGE_PROPERTIES={self.person_merge_properties!r}: "
                 "expected event_time or winner"
+            )
+        if self.person_properties_order not in ("event_time", "received"):
+            raise SettingsError(
+                f"PERSON_PROPERTIES_ORDER={self.person_properties_order!r}: "
+                "expected event_time or received"
             )
         if self.rocksdb_block_cache_mb < 1 or self.rocksdb_write_buffer_mb < 1:
             raise SettingsError("ROCKSDB_BLOCK_CACHE_MB and ROCKSDB_WRITE_BUFFER_MB must be >= 1")

@@ -55,8 +55,10 @@ class PersonsOracle:
         self,
         merge_properties_by: str = WINNER_FIRST,
         rules: IdentityRules | None = None,
+        properties_order: str = "event_time",
     ) -> None:
         self.merge_properties_by = merge_properties_by
+        self.properties_order = properties_order
         self.rules = rules or IdentityRules()
         self._group_of: dict[tuple[int, str], _Group] = {}
         self._forward: dict[str, str] = {}  # person id merged away -> the absorbing one
@@ -68,7 +70,8 @@ class PersonsOracle:
             return  # dead-lettered by ingestion
         group = self._group(project_id, distinct_id)
         properties = event["properties"]
-        stamp = (event["timestamp_us"], event["uuid"])
+        clock = "created_at_us" if self.properties_order == "received" else "timestamp_us"
+        stamp = (event[clock], event["uuid"])
         updates, _ = person_updates(properties)
         if updates.get("set"):
             apply_set(group.state, updates["set"], stamp)

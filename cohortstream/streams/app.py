@@ -24,6 +24,7 @@ ASSIGNMENTS_TOPIC = "assignments"  # one record per assignment, keyed by its ide
 settings = Settings.load()
 transport.fetch_max_wait_ms = settings.consumer_fetch_max_wait_ms
 person_rules.merge_properties_by = settings.person_merge_properties
+person_rules.properties_order = settings.person_properties_order
 
 
 class CohortstreamApp(faust.App):  # type: ignore[misc]

@@ -97,6 +97,7 @@ def resolve_event(
         "event": event["event"],
         "timestamp_us": event["timestamp_us"],
         "received_s": event["created_at_us"] // 1_000_000,
+        "received_us": event["created_at_us"],
         **updates,
     }
     if cohorts is not None:

@@ -45,6 +45,20 @@ PersonTable = MutableMapping[str, PersonState]
 
 # How merges combine property values (setting PERSON_MERGE_PROPERTIES; set by the app).
 merge_properties_by = WINNER_FIRST
+# Which clock orders property writes (setting PERSON_PROPERTIES_ORDER; set by the app):
+# "event_time" (when it happened) or "received" (when it reached ingestion).
+properties_order = "event_time"
+
+
+def write_stamp(command: Command, order: str) -> tuple[int, str]:
+    """What a property write is ordered by: its event's time, or its arrival at
+    ingestion (both survive redelivery: a repeat carries the same stamp)."""
+    if order == "received":
+        at = command.get("received_us")
+        if at is None:  # a command from before received_us was carried
+            at = command.get("received_s", command["timestamp_us"] // 1_000_000) * 1_000_000
+        return at, command["uuid"]
+    return command["timestamp_us"], command["uuid"]
 
 
 def handle_person_command(
@@ -97,7 +111,7 @@ def _on_event(
     created = person is not state
     if created and command.get("version") == 0 and not command.get("forwarded"):
         outbox.identity_commands.append(_confirm(command))
-    stamp = (timestamp_us, command["uuid"])
+    stamp = write_stamp(command, properties_order)
     changed = created
     changed |= _attach(person, command, outbox)
     if command.get("set"):

@@ -5,21 +5,22 @@ import pytest
 
 from cohortstream.oracle.persons import PersonsOracle
 from cohortstream.projects.identity_rules import IdentityRules
+from cohortstream.tables import persons as person_rules
 from cohortstream.tables.keys import identity_key, person_key
 
 from .network import Network
 from .workload import identity_workload
 
 
-def oracle_persons(events, rules=None):
-    oracle = PersonsOracle(rules=rules)
+def oracle_persons(events, rules=None, properties_order="event_time"):
+    oracle = PersonsOracle(rules=rules, properties_order=properties_order)
     for event in events:
         oracle.apply(event)
     return oracle
 
 
 def assert_stream_matches_oracle(network: Network, events) -> None:
-    oracle = oracle_persons(events, network.rules)
+    oracle = oracle_persons(events, network.rules, person_rules.properties_order)
     expected = {
         frozenset(p.distinct_ids): (p.properties, p.is_identified) for p in oracle.persons(1)
     }
@@ -129,3 +130,20 @@ def test_blocked_distinct_ids_are_never_merged(seed):
         if w["code"] == "cannot_merge_with_blocked_distinct_id"
     ]
     assert refused
+
+
+@pytest.mark.parametrize("seed", range(120, 132))
+def test_properties_ordered_by_arrival_end_in_the_oracles_persons(seed, monkeypatch):
+    monkeypatch.setattr(person_rules, "properties_order", "received")
+    events = identity_workload(seed)
+    network = Network(seed=seed, redelivery=0.1)
+    for event in events:
+        network.send_event(event)
+    network.run()
+    assert_stream_matches_oracle(network, events)
+    # The workload's late events make the two clocks disagree somewhere.
+    by_event_time = oracle_persons(events, properties_order="event_time")
+    by_arrival = oracle_persons(events, properties_order="received")
+    assert [p.properties for p in by_event_time.persons(1)] != [
+        p.properties for p in by_arrival.persons(1)
+    ]
