@@ -262,7 +262,60 @@ async def wait_for_count(
             return current
         await asyncio.sleep(poll_s)
     logs = workers.logs() if workers else ""
-    raise AssertionError(f"{sql!r}: {current} after {timeout_s}s, expected {expected}\n{logs}")
+    state = await pipeline_state(workers) if workers else ""
+    raise AssertionError(
+        f"{sql!r}: {current} after {timeout_s}s, expected {expected}\n{state}\n{logs}"
+    )
+
+
+STATE_METRICS = ("cohortstream_events_total", "cohortstream_sink_", "cohortstream_dead")
+
+
+async def pipeline_state(workers: Workers) -> str:
+    """Where events stand when a count falls short: each live worker's event and
+    sink counters, and the group's committed offsets against what each topic holds
+    (a stuck offset, or one past rows that never landed, says which hop lost them)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    lines = ["--- pipeline state"]
+    async with aiohttp.ClientSession() as session:
+        for port, process in zip(workers.web_ports, workers.processes, strict=True):
+            if process.poll() is not None:
+                continue
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                    text = await response.text()
+            except (aiohttp.ClientError, OSError) as exc:
+                lines.append(f"worker :{port}: /metrics failed: {exc}")
+                continue
+            lines += [
+                f"worker :{port}: {line}"
+                for line in text.splitlines()
+                if line.startswith(STATE_METRICS)
+                and not line.endswith(" 0.0")
+                and "_bucket" not in line
+            ]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=workers.settings.kafka_broker,
+        group_id="cohortstream",
+        enable_auto_commit=False,
+    )
+    try:
+        await consumer.start()
+        for topic in ("events", "events_enriched", "identity_commands", "person_commands"):
+            partitions = [TopicPartition(topic, p) for p in range(8)]
+            ends = await consumer.end_offsets(partitions)
+            committed = [await consumer.committed(tp) for tp in partitions]
+            pairs = " ".join(
+                f"{tp.partition}:{c}/{ends[tp]}"
+                for tp, c in zip(partitions, committed, strict=True)
+            )
+            lines.append(f"{topic} committed/end: {pairs}")
+    except Exception as exc:  # a diagnostic: never hide the failure it explains
+        lines.append(f"offsets unavailable: {exc!r}")
+    finally:
+        await consumer.stop()
+    return "\n".join(lines)
 
 
 async def wait_for_ok(url: str, workers: Workers | None = None, timeout_s: float = 120) -> None:
