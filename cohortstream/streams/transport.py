@@ -145,6 +145,19 @@ class Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> Any:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        # Faust counts offsets it never delivered as acked (meant for compacted
+        # topics and transaction markers); none of ours has either, so a gap
+        # means records were skipped, and they will be committed unprocessed.
+        log.warning(
+            "offsets %d..%d of %s:%d were skipped by the fetch; they count as done",
+            offset_from,
+            offset_to - 1,
+            tp.topic,
+            tp.partition,
+        )
+        await super()._add_gap(tp, offset_from, offset_to)
+
     async def perform_seek(self) -> None:
         was_flowing = self.flow_active
         self.stop_flow()
