@@ -7,6 +7,7 @@ import uuid
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cohortstream.cli.producer import EventProducer
 from cohortstream.cli.worker import EXIT_SHUTDOWN_OVERRUN
@@ -58,11 +59,16 @@ async def _sigkill_then_restart(stack, workers, warehouse, project_id):
     workers.kill(first)
     landed = int((await warehouse.query_rows(count_sql))[0]["n"])
     assert landed < BACKLOG, "the backlog was done before the kill: nothing was mid-stream"
+    at_kill = await committed_offsets(stack, "events_enriched")
     second = workers.start()
     await produce(events[BACKLOG:])
 
     uuid_sql = f"SELECT uniqExact(uuid) AS n FROM events WHERE project_id = {project_id}"
-    await wait_for_count(warehouse, uuid_sql, TOTAL, timeout_s=300, workers=workers)
+    try:
+        await wait_for_count(warehouse, uuid_sql, TOTAL, timeout_s=300, workers=workers)
+    except AssertionError as failure:
+        where = await where_missing(stack, warehouse, project_id, at_kill)
+        raise AssertionError(f"{where}\nlanded at the kill: {landed}\n{failure}") from None
     await _assert_stored_once(warehouse, project_id, events)
 
     # SIGTERM under load: it finishes, flushes and commits what it took, exits 0 in
@@ -94,3 +100,52 @@ async def _assert_stored_once(warehouse, project_id, events):
     expected_with_client_uuid = {e["uuid"] for e in events if "uuid" in e}
     assert expected_with_client_uuid <= set(stored)
     assert len(set(stored)) == len(events)
+
+
+async def committed_offsets(stack, topic: str) -> dict[int, int | None]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=stack.kafka_broker, group_id="cohortstream", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        return {p: await consumer.committed(TopicPartition(topic, p)) for p in range(8)}
+    finally:
+        await consumer.stop()
+
+
+async def where_missing(stack, warehouse, project_id, at_kill) -> str:
+    """Which events_enriched messages hold the events ClickHouse lacks, against the
+    offsets the killed worker had committed: below them, it committed before its
+    sink wrote; at or above them, the next worker skipped them."""
+    rows = await warehouse.query_rows(
+        f"SELECT toString(uuid) AS uuid FROM events WHERE project_id = {project_id}"
+    )
+    stored = {row["uuid"] for row in rows}
+    consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka_broker, enable_auto_commit=False)
+    await consumer.start()
+    missing: dict[int, list[int]] = {}
+    try:
+        partitions = [TopicPartition("events_enriched", p) for p in range(8)]
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, 0)
+        idle = 0
+        while idle < 3:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=1000)
+            idle = 0 if batch else idle + 1
+            for tp, records in batch.items():
+                for record in records:
+                    lacking = [e for e in orjson.loads(record.value) if e["uuid"] not in stored]
+                    if lacking:
+                        missing.setdefault(tp.partition, []).append(record.offset)
+    finally:
+        await consumer.stop()
+    return (
+        "\n".join(
+            f"events_enriched {p}: committed at the kill {at_kill.get(p)}, "
+            f"messages with missing events at offsets {offsets[:3]}..{offsets[-3:]} "
+            f"({len(offsets)})"
+            for p, offsets in sorted(missing.items())
+        )
+        or "no events_enriched message holds a missing event (lost before it)"
+    )
