@@ -20,6 +20,7 @@ from faust.types import TP
 
 from cohortstream.streams import transport
 from cohortstream.streams.app import app
+from cohortstream.tables import faust_tables  # noqa: F401 - registers the tables and changelogs
 
 PARTITION = TP("events", 0)
 LOG_END = 40
@@ -103,3 +104,38 @@ async def test_every_record_from_the_committed_offset_is_delivered_after_the_see
 async def test_faust_own_consumer_loses_records_fetched_around_the_seek():
     queue = await _deliveries_after_recovery(faust_aiokafka.Consumer)
     assert not set(range(COMMITTED, LOG_END)) <= set(queue)
+
+
+class _ThreadStub:
+    """The consumer thread: committed offsets as aiokafka reports them."""
+
+    def __init__(self, committed: dict[TP, int | None]) -> None:
+        self.committed = committed
+        self.to_beginning: list[TP] = []
+
+    async def seek_to_committed(self) -> dict[TP, int | None]:
+        return self.committed
+
+    async def seek_to_beginning(self, *partitions: TP) -> None:
+        self.to_beginning += partitions
+
+
+async def test_partitions_never_committed_are_read_from_their_start():
+    app.finalize()
+    async def deliver(message: Any) -> None:
+        raise AssertionError("nothing is fetched here")
+
+    consumer = transport.Consumer(
+        app.transport,
+        callback=deliver,
+        on_partitions_revoked=None,
+        on_partitions_assigned=None,
+        loop=asyncio.get_running_loop(),
+    )
+    changelog = TP(next(iter(app.tables.changelog_topics)), 0)
+    committed = {TP("events", 0): 10, TP("events", 1): None, TP("events", 2): 0, changelog: None}
+    consumer._thread = _ThreadStub(committed)
+    assert await consumer.seek_to_committed() == committed
+    # aiokafka left these where the fetch loop stood; recovery's clear then dropped
+    # what it had read. A changelog is recovery's own to position.
+    assert sorted(consumer._thread.to_beginning) == [TP("events", 1), TP("events", 2)]
