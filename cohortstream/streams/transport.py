@@ -162,6 +162,10 @@ class Consumer(faust_aiokafka.Consumer):
             tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs
         ]
         if unset and self.app.conf.consumer_auto_offset_reset == "earliest":
+            log.info(
+                "no committed offset, reading from the start: %s",
+                ", ".join(sorted(f"{tp.topic}:{tp.partition}" for tp in unset)),
+            )
             await self._thread.seek_to_beginning(*unset)
         return committed
 
