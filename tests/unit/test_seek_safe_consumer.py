@@ -122,6 +122,7 @@ class _ThreadStub:
 
 async def test_partitions_never_committed_are_read_from_their_start():
     app.finalize()
+
     async def deliver(message: Any) -> None:
         raise AssertionError("nothing is fetched here")
 
