@@ -31,7 +31,7 @@ from cohortstream.cohorts.store import (
 from cohortstream.locks import LockHeld, redis_lock
 from cohortstream.streams.app import ENRICHED_TOPIC, PERSON_COMMANDS_TOPIC, app, settings
 from cohortstream.streams.publishers import publish_durably
-from cohortstream.streams.transport import probe_high_watermarks
+from cohortstream.streams.transport import committed_offsets, probe_high_watermarks
 from cohortstream.tables.commands import Outbox
 from cohortstream.tables.faust_tables import activations
 from cohortstream.tables.keys import partition_slot
@@ -128,8 +128,7 @@ def _lost_activations(pending: list[PendingBackfill]) -> list[tuple[int, str, st
 
 def _caught_up(tp: Any) -> bool:
     highwater = app.consumer.highwater(tp)
-    # What Faust has processed and committed (not in its public API).
-    committed = app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+    committed = committed_offsets(app.consumer).get(tp)
     return highwater is not None and committed is not None and committed >= highwater - 1
 
 

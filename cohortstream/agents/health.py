@@ -14,6 +14,7 @@ from cohortstream.observability.consumer_state import partition_state
 from cohortstream.observability.metrics import REGISTRY, WorkerCollector
 from cohortstream.observability.progress import TP, Position, ProgressWatch
 from cohortstream.streams.app import app, settings
+from cohortstream.streams.transport import committed_offsets
 from cohortstream.tables.rocksdb_store import KeyPartitionedStore
 
 log = logging.getLogger(__name__)
@@ -25,12 +26,11 @@ watch = ProgressWatch(settings.health_stall_s)
 def positions() -> dict[TP, Position]:
     """Committed and end offsets of the partitions this worker consumes for its group.
 
-    Faust keeps the committed offsets in ``Consumer._committed_offset`` (no public
-    reader; pinned faust-streaming 0.15). Changelog partitions, read for
-    recovery and standbys but never committed, have none and are left out.
+    Changelog partitions, read for recovery and standbys but never committed,
+    have none and are left out.
     """
     consumer = app.consumer
-    committed: Any = getattr(consumer, "_committed_offset", {})
+    committed = committed_offsets(consumer)
     found = {}
     for tp in consumer.assignment():
         offset = committed.get(tp)

@@ -193,6 +193,14 @@ class Consumer(faust_aiokafka.Consumer):
             raise
 
 
+def committed_offsets(consumer: Any) -> Mapping[TP, int | None]:
+    """The offsets a Faust consumer last committed, per partition it has committed.
+
+    Faust keeps them only in a private attribute (pinned faust-streaming 0.15);
+    this is the one place outside diagnostics that reads it."""
+    return getattr(consumer, "_committed_offset", {})  # type: ignore[no-any-return]
+
+
 class FlushingProducerBuffer(ProducerBuffer):
     """Faust's buffer of ``send_soon`` records (every table write), with a flush that
     returns only once each of them is with the Kafka client.
