@@ -7,8 +7,6 @@ import time
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from cohortstream.cohorts.store import (
     LIVE,
     apply_definitions,
@@ -16,13 +14,7 @@ from cohortstream.cohorts.store import (
     load_definitions,
     stored_cohorts,
 )
-from cohortstream.sinks.migrate import migrate_postgres
-
-
-async def _connected(database_url: str) -> Any:
-    connection = await asyncpg.connect(database_url)
-    await migrate_postgres(connection)
-    return connection
+from cohortstream.sinks.migrate import connect_migrated
 
 
 async def apply_file(
@@ -30,7 +22,7 @@ async def apply_file(
 ) -> list[str]:
     """Apply one definition or a list of them (parsed JSON); raises DefinitionError."""
     items = raw if isinstance(raw, list) else [raw]
-    connection = await _connected(database_url)
+    connection = await connect_migrated(database_url)
     try:
         return await apply_definitions(connection, items, backfill_from)
     finally:
@@ -38,7 +30,7 @@ async def apply_file(
 
 
 async def list_cohorts(database_url: str) -> list[dict[str, Any]]:
-    connection = await _connected(database_url)
+    connection = await connect_migrated(database_url)
     try:
         definitions = await load_definitions(connection)
     finally:
@@ -50,7 +42,7 @@ async def list_cohorts(database_url: str) -> list[dict[str, Any]]:
 
 
 async def delete_cohort(database_url: str, project_id: int, cohort_id: str) -> None:
-    connection = await _connected(database_url)
+    connection = await connect_migrated(database_url)
     try:
         await delete_definition(connection, project_id, cohort_id)
     finally:
@@ -61,7 +53,7 @@ async def wait_until_live(
     database_url: str, project_id: int, cohort_ids: list[str], timeout_s: float
 ) -> bool:
     """Whether every cohort named finished its backfill (a worker runs it) in time."""
-    connection = await _connected(database_url)
+    connection = await connect_migrated(database_url)
     try:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

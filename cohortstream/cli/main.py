@@ -194,15 +194,12 @@ def projects_unblock(project_id: int, distinct_ids: tuple[str, ...]) -> None:
 
 
 def _set_blocked(project_id: int, distinct_ids: list[str], blocked: bool) -> None:
-    import asyncpg
-
     from cohortstream.projects.identity_rules import set_blocked
-    from cohortstream.sinks.migrate import migrate_postgres
+    from cohortstream.sinks.migrate import connect_migrated
 
     async def update() -> list[str]:
-        connection = await asyncpg.connect(_settings().database_url)
+        connection = await connect_migrated(_settings().database_url)
         try:
-            await migrate_postgres(connection)
             return await set_blocked(connection, project_id, distinct_ids, blocked)
         finally:
             await connection.close()

@@ -45,13 +45,10 @@ async def add_project(connection: Any, project_id: int, name: str) -> bool:
 
 async def register_projects(database_url: str, projects: dict[int, str]) -> None:
     """Migrate PostgreSQL and register ``{id: name}`` (existing ids keep their names)."""
-    import asyncpg
+    from cohortstream.sinks.migrate import connect_migrated
 
-    from cohortstream.sinks.migrate import migrate_postgres
-
-    connection = await asyncpg.connect(database_url)
+    connection = await connect_migrated(database_url)
     try:
-        await migrate_postgres(connection)
         for project_id, name in projects.items():
             await add_project(connection, project_id, name)
     finally:

@@ -110,3 +110,17 @@ async def migrate_postgres(connection: Any) -> list[int]:
             )
             applied.append(migration.version)
     return applied
+
+
+async def connect_migrated(database_url: str) -> Any:
+    """An asyncpg connection to a PostgreSQL that has every migration applied
+    (the CLI's way in: it may run before any worker has migrated)."""
+    import asyncpg
+
+    connection = await asyncpg.connect(database_url)
+    try:
+        await migrate_postgres(connection)
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
