@@ -12,7 +12,7 @@ from cohortstream.agents import wiring
 from cohortstream.ingestion.outcomes import Rejected
 from cohortstream.observability.metrics import PERSON_MERGES, count_transitions
 from cohortstream.streams.dead_letters import send_dead_letter
-from cohortstream.streams.publishers import publish_durably
+from cohortstream.streams.publishers import Publisher, publish_durably
 from cohortstream.tables.commands import Command, Outbox
 
 log = logging.getLogger(__name__)
@@ -93,24 +93,14 @@ async def publish_outbox(outbox: Outbox) -> None:
     returns once the producer has all of them."""
     outputs = wiring.current
     partitions = outputs.settings.topic_partitions
-    for partition, commands in outbox.identity_batches(partitions).items():
-        for value in json_lists(commands):
-            await publish_durably(
-                outputs.identity_commands,
-                None,
-                value,
-                partition=partition,
-                what="send identity commands",
-            )
-    for partition, commands in outbox.person_batches(partitions).items():
-        for value in json_lists(commands):
-            await publish_durably(
-                outputs.person_commands,
-                None,
-                value,
-                partition=partition,
-                what="send person commands",
-            )
+    await _publish_batches(
+        outputs.identity_commands,
+        outbox.identity_batches(partitions),
+        "send identity commands",
+    )
+    await _publish_batches(
+        outputs.person_commands, outbox.person_batches(partitions), "send person commands"
+    )
     for command, error in outbox.failed:
         rejected = Rejected(COMMAND_FAILED, error, orjson.dumps(command, default=repr))
         await send_dead_letter(
@@ -126,4 +116,13 @@ async def publish_outbox(outbox: Outbox) -> None:
     count_transitions(outbox.transitions)
     for value in json_lists(outbox.rows):
         await publish_durably(outputs.person_changes, None, value, what="send person rows")
-        PERSON_MERGES.inc(sum(1 for row in outbox.rows if row.get("table") == "overrides"))
+    # Once per outbox, however many messages its rows took.
+    PERSON_MERGES.inc(sum(1 for row in outbox.rows if row.get("table") == "overrides"))
+
+
+async def _publish_batches(
+    publisher: Publisher, batches: dict[int, list[Command]], what: str
+) -> None:
+    for partition, commands in batches.items():
+        for value in json_lists(commands):
+            await publish_durably(publisher, None, value, partition=partition, what=what)

@@ -4,10 +4,13 @@ import orjson
 
 from cohortstream.agents.identities import apply_identity_commands
 from cohortstream.agents.ingest import ingest_events
+from cohortstream.agents.outbox import MAX_MESSAGE_BYTES, publish_outbox
 from cohortstream.agents.person_sink import sink_persons
 from cohortstream.agents.persons import update_persons
 from cohortstream.ingestion.person_ids import person_id_for
+from cohortstream.observability.metrics import REGISTRY
 from cohortstream.streams.records import DLQ_REASON
+from cohortstream.tables.commands import Outbox
 from cohortstream.tables.faust_tables import identities, persons
 from cohortstream.tables.keys import partition_for, person_key
 
@@ -178,3 +181,18 @@ async def test_person_outputs_are_retried_before_the_batch_is_acked(outputs, mon
         await wait_for(lambda: len(outputs.person_changes.records) == 1)
     [row] = [r for r in commands(outputs.person_changes) if r["table"] == "persons"]
     assert row["properties"] == {"a": 1}
+
+
+def _merges_counted() -> float:
+    return REGISTRY.get_sample_value("cohortstream_person_merges_total") or 0.0
+
+
+async def test_merges_are_counted_once_however_many_messages_the_rows_take(outputs):
+    pad = "x" * (MAX_MESSAGE_BYTES // 3)  # three rows per message at most
+    rows = [{"table": "overrides", "n": n, "pad": pad} for n in range(5)]
+    before = _merges_counted()
+    await publish_outbox(Outbox(rows=rows))
+    sent = outputs.person_changes.records
+    assert len(sent) >= 2  # the rows took more than one message
+    assert sum(len(orjson.loads(r.value)) for r in sent) == 5
+    assert _merges_counted() - before == 5
