@@ -72,6 +72,12 @@ class Network:
                 partition_slot(partition_for(key, self.partitions)), {}
             )
 
+    def deliver(self, events: list[dict[str, Any]]) -> None:
+        """Send every event, then run until nothing is left in flight."""
+        for event in events:
+            self.send_event(event)
+        self.run()
+
     def send_event(self, event: dict[str, Any]) -> None:
         if self.rules.is_blocked(event["project_id"], event["distinct_id"]):
             return  # ingestion dead-letters it

@@ -42,9 +42,7 @@ def assert_stream_matches_oracle(network: Network, events) -> None:
 def test_random_interleavings_end_in_the_oracles_persons(seed):
     events = identity_workload(seed)
     network = Network(seed=seed)
-    for event in events:
-        network.send_event(event)
-    network.run()
+    network.deliver(events)
     assert_stream_matches_oracle(network, events)
 
 
@@ -52,9 +50,7 @@ def test_random_interleavings_end_in_the_oracles_persons(seed):
 def test_redelivery_of_any_message_changes_nothing(seed):
     events = identity_workload(seed)
     network = Network(seed=seed, redelivery=0.2)
-    for event in events:
-        network.send_event(event)
-    network.run()
+    network.deliver(events)
     assert_stream_matches_oracle(network, events)
 
 
@@ -65,18 +61,14 @@ def test_crashes_with_redelivery_end_in_the_oracles_persons(seed):
     # before the redelivered event left that person apart (9 of 60 seeds).
     events = identity_workload(seed)
     network = Network(seed=seed, redelivery=0.05, crashes=0.005)
-    for event in events:
-        network.send_event(event)
-    network.run()
+    network.deliver(events)
     assert_stream_matches_oracle(network, events)
 
 
 def test_merged_persons_forward_and_sinks_rows_converge():
     events = identity_workload(7, users=10, events=400)
     network = Network(seed=7, redelivery=0.1)
-    for event in events:
-        network.send_event(event)
-    network.run()
+    network.deliver(events)
     # The rows the sinks would keep (highest version per key) agree with the tables.
     persons: dict[str, dict] = {}
     distinct_ids: dict[str, dict] = {}
@@ -117,9 +109,7 @@ def test_blocked_distinct_ids_are_never_merged(seed):
     rules = IdentityRules({1: frozenset(d for d in blocked if d and d.endswith("-0"))})
     assert rules.blocked[1]
     network = Network(seed=seed, redelivery=0.1, rules=rules)
-    for event in events:
-        network.send_event(event)
-    network.run()
+    network.deliver(events)
     assert_stream_matches_oracle(network, events)
     listed = {did for p in network.live_persons() for did in p["distinct_ids"]}
     assert not listed & rules.blocked[1]
@@ -137,9 +127,7 @@ def test_properties_ordered_by_arrival_end_in_the_oracles_persons(seed, monkeypa
     monkeypatch.setattr(person_rules, "properties_order", "received")
     events = identity_workload(seed)
     network = Network(seed=seed, redelivery=0.1)
-    for event in events:
-        network.send_event(event)
-    network.run()
+    network.deliver(events)
     assert_stream_matches_oracle(network, events)
     # The workload's late events make the two clocks disagree somewhere.
     by_event_time = oracle_persons(events, properties_order="event_time")
