@@ -57,17 +57,8 @@ class CohortsOracle(PersonsOracle):
             project: [c for d in defs for c in event_conditions(d.criteria)]
             for project, defs in self._cohorts.items()
         }
-        self._delays = {project: _delays(found) for project, found in conditions.items()}
-        self._periods = {
-            project: sorted(
-                {
-                    (c.period_seconds, c.of_last)
-                    for c in found
-                    if c.period_seconds is not None and c.of_last is not None
-                }
-            )
-            for project, found in conditions.items()
-        }
+        self._delays = {project: delays_of(found) for project, found in conditions.items()}
+        self._periods = {project: periods_of(found) for project, found in conditions.items()}
         # Per person id (live or deleted): occurrences and memberships.
         self._occurrences: dict[str, dict[str, tuple[int, str, dict[str, Any]]]] = {}
         self._memberships: dict[str, dict[str, Membership]] = {}
@@ -243,13 +234,10 @@ class CohortsOracle(PersonsOracle):
         cached = self._moments.get(person_id)
         if cached is not None and cached[0] is occurrences and cached[1] == len(occurrences):
             return cached[2]
-        moments: set[int] = set()
-        for at, _, _ in occurrences.values():
-            moments.add(at)  # an occurrence stamped ahead of the clock
-            moments.update(at + delay for delay in self._delays.get(project_id, ()))
-            for period, of_last in self._periods.get(project_id, ()):
-                moments.add(calendar.start_of(calendar.index_of(at, period) + of_last, period))
-        ordered = sorted(moments)
+        delays, periods = self._delays.get(project_id, []), self._periods.get(project_id, [])
+        ordered = sorted(
+            {m for at, _, _ in occurrences.values() for m in change_moments(at, delays, periods)}
+        )
         self._moments[person_id] = (occurrences, len(occurrences), ordered)
         return ordered
 
@@ -287,13 +275,37 @@ class CohortsOracle(PersonsOracle):
                 )
 
 
-def _delays(conditions: list[EventCondition]) -> list[int]:
+def delays_of(conditions: list[EventCondition]) -> list[int]:
+    """How long after an occurrence a result reading it may change: windows and
+    range ends."""
     delays: set[int] = set()
     for condition in conditions:
         for delay in (condition.window_seconds, *(condition.range_seconds or ())):
             if delay is not None:
                 delays.add(delay)
     return sorted(delays)
+
+
+def periods_of(conditions: list[EventCondition]) -> list[tuple[int, int]]:
+    """(period, of_last) of the ``regularly`` conditions."""
+    return sorted(
+        {
+            (c.period_seconds, c.of_last)
+            for c in conditions
+            if c.period_seconds is not None and c.of_last is not None
+        }
+    )
+
+
+def change_moments(at: int, delays: list[int], periods: list[tuple[int, int]]) -> list[int]:
+    """When an occurrence at ``at`` can change a result: its own time (it may be
+    stamped ahead of the clock), each delay after it, and the moment its period
+    leaves each ``of_last``."""
+    return [
+        at,
+        *(at + delay for delay in delays),
+        *(calendar.start_of(calendar.index_of(at, p) + of_last, p) for p, of_last in periods),
+    ]
 
 
 def event_holds(condition: EventCondition, times: list[tuple[int, str]], now: int) -> bool:

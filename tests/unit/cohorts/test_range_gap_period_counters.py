@@ -22,7 +22,7 @@ from cohortstream.cohorts.counters import (
 from cohortstream.cohorts.definition import DefinitionError, EventCondition, parse_definition
 from cohortstream.cohorts.evaluate import evaluate
 from cohortstream.cohorts.thinning import thin
-from cohortstream.oracle.cohorts import event_holds
+from cohortstream.oracle.cohorts import change_moments, delays_of, event_holds, periods_of
 
 DAY = 86_400
 
@@ -85,13 +85,8 @@ def agree(c, occurrences, later):
 
 
 def changes(c, seen):
-    delays = [0, *(c.range_seconds or ()), *([c.window_seconds] if c.window_seconds else [])]
-    moments = {at + delay for at, _ in seen for delay in delays}
-    if c.period_seconds:
-        for at, _ in seen:
-            index = calendar.index_of(at, c.period_seconds)
-            moments.add(calendar.start_of(index + (c.of_last or 1), c.period_seconds))
-    return moments
+    delays, periods = delays_of([c]), periods_of([c])
+    return {m for at, _ in seen for m in change_moments(at, delays, periods)}
 
 
 def spec(c):
