@@ -182,24 +182,24 @@ def _add_extra(
     name: str, key: str, points: list[Any], point: Point, needs: Needs, now: int
 ) -> list[Any]:
     """``points`` with one more occurrence, trimmed and thinned; the same list
-    when nothing changed or the list is no longer needed."""
+    when nothing changed."""
+    if name == "per":
+        added, changed = calendar.add(points, point[0], int(key))
+    else:
+        added, changed = insert(points, point)
+    if not changed:
+        return points
+    kept = _kept(name, key, added, needs, now)
+    return points if kept == points else kept
+
+
+def _kept(name: str, key: str, points: list[Any], needs: Needs, now: int) -> list[Any]:
+    """A range, gap or period list without what no answer from ``now`` on can
+    need (all of it, when no condition reads the list any more)."""
     if name == "per":
         period = int(key)
         of_last = dict(needs.periods).get(period)
-        if of_last is None:
-            return points
-        added, changed = calendar.add(points, point[0], period)
-        trimmed = calendar.trim(added, now, period, of_last)
-        return points if not changed or trimmed == points else trimmed
-    added, changed = insert(points, point)
-    if not changed:
-        return points
-    tidied = _tidy(name, key, added, needs, now)
-    return points if tidied == points else tidied
-
-
-def _tidy(name: str, key: str, points: list[Point], needs: Needs, now: int) -> list[Point]:
-    """Range or gap points without those no window from ``now`` on can need."""
+        return [] if of_last is None else calendar.trim(points, now, period, of_last)
     if name == "rng":
         limits = {range_key(s, e): (s, e, k) for s, e, k in needs.ranges}
         if key not in limits:
@@ -215,6 +215,11 @@ def _tidy(name: str, key: str, points: list[Point], needs: Needs, now: int) -> l
     older = [p for p in points if p[0] <= horizon]
     # The latest older point only says that something came before.
     return thin(older[-1:] + [p for p in points if p[0] > horizon], gap, 1)
+
+
+def _union(a: list[Point], b: list[Point]) -> list[Point]:
+    """The occurrences of both lists, once each, ascending."""
+    return [list(e) for e in sorted({(t, u) for t, u in a + b})]
 
 
 def _counter(
@@ -247,7 +252,7 @@ def merge_counters(a: Counter | None, b: Counter | None, needs: Needs, now: int)
     """Two persons' counters as one (a merge): latest occurrences of both, uuids of both."""
     if a is None or b is None:
         return a or b
-    times = [list(e) for e in sorted({(t, u) for t, u in a["ts"] + b["ts"]})]
+    times = _union(a["ts"], b["ts"])
     kept = _trim(times, needs.latest, now) if needs.latest else []
     ids = list(dict.fromkeys(a["ids"] + b["ids"]))[: max(needs.total_cap, 1)]
     firsts = [f for f in (a.get("first"), b.get("first")) if f is not None]
@@ -256,12 +261,10 @@ def merge_counters(a: Counter | None, b: Counter | None, needs: Needs, now: int)
         for key, points in lists.items():
             mine = extras[name].get(key, [])
             if name == "per":
-                of_last = dict(needs.periods).get(int(key), 0)
                 joined = calendar.union(mine, points, int(key))
-                extras[name][key] = calendar.trim(joined, now, int(key), of_last)
             else:
-                joined = [list(e) for e in sorted({(t, u) for t, u in mine + points})]
-                extras[name][key] = _tidy(name, key, joined, needs, now)
+                joined = _union(mine, points)
+            extras[name][key] = _kept(name, key, joined, needs, now)
     return _counter(kept, ids, min(firsts) if needs.first and firsts else None, extras)
 
 
