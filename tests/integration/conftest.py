@@ -275,8 +275,6 @@ async def pipeline_state(workers: Workers) -> str:
     """Where events stand when a count falls short: each live worker's event and
     sink counters, and the group's committed offsets against what each topic holds
     (a stuck offset, or one past rows that never landed, says which hop lost them)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
     lines = ["--- pipeline state"]
     async with aiohttp.ClientSession() as session:
         for port, process in zip(workers.web_ports, workers.processes, strict=True):
@@ -295,27 +293,31 @@ async def pipeline_state(workers: Workers) -> str:
                 and not line.endswith(" 0.0")
                 and "_bucket" not in line
             ]
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=workers.settings.kafka_broker,
-        group_id="cohortstream",
-        enable_auto_commit=False,
-    )
     try:
-        await consumer.start()
         for topic in ("events", "events_enriched", "identity_commands", "person_commands"):
-            partitions = [TopicPartition(topic, p) for p in range(8)]
-            ends = await consumer.end_offsets(partitions)
-            committed = [await consumer.committed(tp) for tp in partitions]
-            pairs = " ".join(
-                f"{tp.partition}:{c}/{ends[tp]}"
-                for tp, c in zip(partitions, committed, strict=True)
-            )
+            offsets = await group_offsets(workers.settings, topic)
+            pairs = " ".join(f"{p}:{c}/{end}" for p, (c, end) in offsets.items())
             lines.append(f"{topic} committed/end: {pairs}")
     except Exception as exc:  # a diagnostic: never hide the failure it explains
         lines.append(f"offsets unavailable: {exc!r}")
+    return "\n".join(lines)
+
+
+async def group_offsets(settings: Settings, topic: str) -> dict[int, tuple[int | None, int]]:
+    """Per partition of ``topic``: the workers' group's committed offset (None: none
+    yet) and the end offset."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_broker, group_id="cohortstream", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+        ends = await consumer.end_offsets(partitions)
+        return {tp.partition: (await consumer.committed(tp), ends[tp]) for tp in partitions}
     finally:
         await consumer.stop()
-    return "\n".join(lines)
 
 
 async def wait_for_ok(url: str, workers: Workers | None = None, timeout_s: float = 120) -> None:

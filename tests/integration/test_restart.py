@@ -13,7 +13,7 @@ from cohortstream.cli.producer import EventProducer
 from cohortstream.sinks.connect import open_warehouse
 from cohortstream.streams.admin import ensure_topics
 
-from .conftest import Workers, wait_for_count
+from .conftest import Workers, group_offsets, wait_for_count
 from .test_pipeline import good_events, key_of
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,7 @@ async def _sigkill_then_restart(stack, workers, warehouse, project_id):
     workers.kill(first)
     landed = int((await warehouse.query_rows(count_sql))[0]["n"])
     assert landed < BACKLOG, "the backlog was done before the kill: nothing was mid-stream"
-    at_kill = await committed_offsets(stack, "events_enriched")
+    at_kill = {p: c for p, (c, _) in (await group_offsets(stack, "events_enriched")).items()}
     second = workers.start()
     await produce(events[BACKLOG:])
 
@@ -98,17 +98,6 @@ async def _assert_stored_once(warehouse, project_id, events):
     expected_with_client_uuid = {e["uuid"] for e in events if "uuid" in e}
     assert expected_with_client_uuid <= set(stored)
     assert len(set(stored)) == len(events)
-
-
-async def committed_offsets(stack, topic: str) -> dict[int, int | None]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=stack.kafka_broker, group_id="cohortstream", enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        return {p: await consumer.committed(TopicPartition(topic, p)) for p in range(8)}
-    finally:
-        await consumer.stop()
 
 
 async def where_missing(stack, warehouse, project_id, at_kill) -> str:
