@@ -62,7 +62,7 @@ def stream_counters(c, occurrences):
 
 def agree(c, occurrences, later):
     counter, seen, arrived = stream_counters(c, occurrences)
-    counters = {} if counter is None else {spec(c): counter}
+    counters = {} if counter is None else {spec_key(c): counter}
 
     def matches(now):
         return evaluate(c, now=now, properties={}, counters=counters, memberships={})
@@ -87,10 +87,6 @@ def agree(c, occurrences, later):
 def changes(c, seen):
     delays, periods = delays_of([c]), periods_of([c])
     return {m for at, _ in seen for m in change_moments(at, delays, periods)}
-
-
-def spec(c):
-    return spec_key(c)
 
 
 @settings(max_examples=500, deadline=None)
@@ -168,15 +164,15 @@ def test_a_restart_needs_an_earlier_occurrence_and_the_gap():
     c = condition(check="started_again", gap="1h", within="1d")
     needs = needs_of(c)
     counter = record(None, 1000, "a", needs, 1000)
-    counters = {spec(c): counter}
+    counters = {spec_key(c): counter}
     first = evaluate(c, now=1000, properties={}, counters=counters, memberships={})
     assert not first.matches  # the first time ever is not "again"
     counter = record(counter, 1000 + 3600, "b", needs, 1000 + 3600)
-    again = evaluate(c, now=4600, properties={}, counters={spec(c): counter}, memberships={})
+    again = evaluate(c, now=4600, properties={}, counters={spec_key(c): counter}, memberships={})
     assert again.matches and again.next_change == 4600 + DAY
     # A late occurrence inside the gap: it was not a restart after all.
     counter = record(counter, 2000, "late", needs, 4700)
-    late = evaluate(c, now=4700, properties={}, counters={spec(c): counter}, memberships={})
+    late = evaluate(c, now=4700, properties={}, counters={spec_key(c): counter}, memberships={})
     assert not late.matches
 
 
