@@ -35,8 +35,6 @@ import bisect
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from cohortstream.cohorts import periods as calendar
 from cohortstream.cohorts.definition import EventCondition
 from cohortstream.cohorts.thinning import Point, insert, thin
@@ -47,11 +45,7 @@ Counter = dict[str, Any]
 
 def spec_key(condition: EventCondition) -> str:
     """Conditions on the same event and filters share one counter."""
-    filters = sorted(
-        (f.key, f.operator, orjson.dumps(f.value, option=orjson.OPT_SORT_KEYS).decode())
-        for f in condition.where
-    )
-    return condition.event + ("?" + orjson.dumps(filters).decode() if filters else "")
+    return condition.spec_key
 
 
 @dataclass(frozen=True)
@@ -239,7 +233,7 @@ def _counter(
 
 def _trim(times: list[list[Any]], keep: int, now: int) -> list[list[Any]]:
     """The ``keep`` latest occurrences up to ``now``, and every one after it."""
-    split = bisect.bisect_right([t for t, _ in times], now)
+    split = _after(times, now)
     return times[max(0, split - keep) :]
 
 
@@ -286,22 +280,45 @@ def first_occurrence(counter: Counter | None) -> list[Any] | None:
     return counter.get("first") if counter else None
 
 
+def _after(ts: list[list[Any]], moment: int) -> int:
+    """How many of the ascending [seconds, uuid] entries are at or before ``moment``."""
+    return bisect.bisect_right(ts, moment, key=_seconds)
+
+
+def _seconds(entry: list[Any]) -> int:
+    return entry[0]  # type: ignore[no-any-return]
+
+
+def window_state(counter: Counter | None, now: int, window: int) -> tuple[int, int | None]:
+    """``count_within`` and the next moment it changes (the earlier of ``next_exit``
+    and ``next_entry``), with one pass of two bisections: evaluation's hot path."""
+    if not counter:
+        return 0, None
+    ts = counter["ts"]
+    first, last = _after(ts, now - window), _after(ts, now)
+    exit_at = ts[first][0] + window if first < last else None
+    entry_at = ts[last][0] if last < len(ts) else None
+    if exit_at is None or (entry_at is not None and entry_at < exit_at):
+        return last - first, entry_at
+    return last - first, exit_at
+
+
 def count_within(counter: Counter | None, now: int, window: int) -> int:
     """Occurrences with time in (now - window, now], up to K."""
     if not counter:
         return 0
-    times = [t for t, _ in counter["ts"]]
-    return bisect.bisect_right(times, now) - bisect.bisect_right(times, now - window)
+    ts = counter["ts"]
+    return _after(ts, now) - _after(ts, now - window)
 
 
 def next_exit(counter: Counter | None, now: int, window: int) -> int | None:
     """When the oldest occurrence inside the window leaves it (the next change)."""
     if not counter:
         return None
-    times = [t for t, _ in counter["ts"]]
-    first = bisect.bisect_right(times, now - window)
-    if first < len(times) and times[first] <= now:
-        return times[first] + window
+    ts = counter["ts"]
+    first = _after(ts, now - window)
+    if first < len(ts) and ts[first][0] <= now:
+        return ts[first][0] + window  # type: ignore[no-any-return]
     return None
 
 
@@ -309,6 +326,6 @@ def next_entry(counter: Counter | None, now: int) -> int | None:
     """When an occurrence stamped in the future (clock skew within bounds) enters."""
     if not counter:
         return None
-    times = [t for t, _ in counter["ts"]]
-    later = bisect.bisect_right(times, now)
-    return times[later] if later < len(times) else None
+    ts = counter["ts"]
+    later = _after(ts, now)
+    return ts[later][0] if later < len(ts) else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -168,22 +169,32 @@ class EventCondition(_Strict):
                 )
         return self
 
-    @property
+    # Definitions are frozen and read on every evaluation: what they derive is kept.
+    @cached_property
+    def spec_key(self) -> str:
+        """Conditions on the same event and filters share one counter."""
+        filters = sorted(
+            (f.key, f.operator, orjson.dumps(f.value, option=orjson.OPT_SORT_KEYS).decode())
+            for f in self.where
+        )
+        return self.event + ("?" + orjson.dumps(filters).decode() if filters else "")
+
+    @cached_property
     def window_seconds(self) -> int | None:
         return None if self.within is None else parse_duration(self.within)
 
-    @property
+    @cached_property
     def range_seconds(self) -> tuple[int, int] | None:
         """``between`` as (start, end) seconds back from now."""
         if self.between is None:
             return None
         return parse_duration(self.between[0]), parse_duration(self.between[1])
 
-    @property
+    @cached_property
     def gap_seconds(self) -> int | None:
         return None if self.gap is None else parse_duration(self.gap)
 
-    @property
+    @cached_property
     def period_seconds(self) -> int | None:
         return None if self.period is None else PERIOD_SECONDS[self.period]
 
@@ -258,15 +269,15 @@ class CohortDefinition(_Strict):
             raise ValueError("min_dwell is longer than max_dwell")
         return self
 
-    @property
+    @cached_property
     def min_dwell_seconds(self) -> int:
         return 0 if self.min_dwell is None else parse_duration(self.min_dwell)
 
-    @property
+    @cached_property
     def max_dwell_seconds(self) -> int | None:
         return None if self.max_dwell is None else parse_duration(self.max_dwell)
 
-    @property
+    @cached_property
     def max_entries(self) -> int | None:
         if self.entry_limit == "unlimited":
             return None

@@ -9,22 +9,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
+from typing import Any, NamedTuple
 
 from cohortstream.cohorts import periods as calendar
 from cohortstream.cohorts.counters import (
     Counter,
-    count_within,
     first_occurrence,
     gap_points,
-    next_entry,
-    next_exit,
     period_list,
     range_points,
-    spec_key,
     total,
+    window_state,
 )
 from cohortstream.cohorts.definition import (
     AndCondition,
@@ -40,8 +36,7 @@ from cohortstream.cohorts.thinning import Point, in_window
 MISSING = object()  # a property the person or event does not have
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):  # a tuple: built for every condition of every evaluation
     matches: bool
     next_change: int | None = None
 
@@ -59,28 +54,32 @@ def evaluate(
     counters: Mapping[str, Counter],
     memberships: Mapping[str, bool],
 ) -> Outcome:
-    if isinstance(condition, EventCondition):
-        return _event(condition, now, counters.get(spec_key(condition)))
-    if isinstance(condition, PersonCondition):
+    return _evaluate(condition, now, properties, counters, memberships)
+
+
+def _evaluate(
+    condition: Any,
+    now: int,
+    properties: Mapping[str, Any],
+    counters: Mapping[str, Counter],
+    memberships: Mapping[str, bool],
+) -> Outcome:
+    kind = type(condition)
+    if kind is EventCondition:
+        return _event(condition, now, counters.get(condition.spec_key))
+    if kind is PersonCondition:
         value = properties.get(condition.key, MISSING)
         return Outcome(compare(condition.operator, value, condition.value))
-    if isinstance(condition, CohortCondition):
+    if kind is CohortCondition:
         return Outcome(memberships.get(condition.cohort_id, False) == condition.member)
-    if isinstance(condition, NotCondition):
-        inner = evaluate(
-            condition.condition,
-            now=now,
-            properties=properties,
-            counters=counters,
-            memberships=memberships,
-        )
+    if kind is NotCondition:
+        inner = _evaluate(condition.condition, now, properties, counters, memberships)
         return Outcome(not inner.matches, inner.next_change)
-    if isinstance(condition, (AndCondition, OrCondition)):
+    if kind is AndCondition or kind is OrCondition:
         outcomes = [
-            evaluate(c, now=now, properties=properties, counters=counters, memberships=memberships)
-            for c in condition.conditions
+            _evaluate(c, now, properties, counters, memberships) for c in condition.conditions
         ]
-        combine = all if isinstance(condition, AndCondition) else any
+        combine = all if kind is AndCondition else any
         return Outcome(
             combine(o.matches for o in outcomes), _earliest(*(o.next_change for o in outcomes))
         )
@@ -109,14 +108,13 @@ def _event(condition: EventCondition, now: int, counter: Counter | None) -> Outc
         inside = len(in_window(points, now - start, now - end))
         change = range_change(points, now, start, end)
         if check == "stopped":
-            since = count_within(counter, now, end)
-            change = _earliest(change, next_exit(counter, now, end), next_entry(counter, now))
+            since, since_change = window_state(counter, now, end)
+            change = _earliest(change, since_change)
             return Outcome(inside > 0 and since == 0, change)
         return Outcome(_counted(condition, inside), change)
     if window is None:
         return Outcome(_counted(condition, total(counter)))
-    count = count_within(counter, now, window)
-    change = _earliest(next_exit(counter, now, window), next_entry(counter, now))
+    count, change = window_state(counter, now, window)
     return Outcome(_counted(condition, count), change)
 
 

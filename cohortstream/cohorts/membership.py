@@ -33,6 +33,11 @@ class Membership:
     def from_json(cls, raw: list[Any] | None) -> Membership:
         return cls() if raw is None else cls(*raw)
 
+    @staticmethod
+    def is_member(raw: list[Any] | None) -> bool:
+        """``from_json(raw).member``, without building the membership."""
+        return raw is not None and bool(raw[0])
+
 
 @dataclass
 class Step:
@@ -71,7 +76,7 @@ def step(
 ) -> Step:
     if not current.member:
         if not matches:
-            return Step(replace(current, blocked=False))
+            return Step(replace(current, blocked=False) if current.blocked else current)
         if current.blocked:
             return Step(current)
         entries = current.entries + 1

@@ -7,6 +7,8 @@ lands in the partition of the topic record carrying the same key.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from aiokafka.partitioner import murmur2
 
 
@@ -19,6 +21,7 @@ def person_key(project_id: int, person_id: str) -> str:
     return f"{project_id}:{person_id}"
 
 
+@lru_cache(maxsize=1 << 17)  # murmur2 is pure Python; a person's key recurs with its events
 def partition_for(key: str, partitions: int) -> int:
     """What aiokafka's DefaultPartitioner picks for this key."""
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions

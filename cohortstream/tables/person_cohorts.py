@@ -91,7 +91,7 @@ def evaluate_cohorts(
     stored = dict(person.get("cohorts", {}))
     # Manual and frozen (not yet active here) cohorts are read as they stand.
     members = {
-        c: Membership.from_json(stored.get(c)).member
+        c: Membership.is_member(stored.get(c))
         for c in [*project.manual, *(d.id for d in project.frozen)]
     }
     next_check: int | None = None
@@ -101,12 +101,12 @@ def evaluate_cohorts(
     for definition in project.cohorts:  # dependency order: cohort conditions read earlier ones
         if (definition.kind == "static" and definition.id not in project.silent) or (
             partial
-            and not (project.reads_specs.get(definition.id, frozenset()) & moved)
-            and not (project.reads_cohorts.get(definition.id, frozenset()) & flipped)
+            and moved.isdisjoint(project.reads_specs.get(definition.id, ()))
+            and flipped.isdisjoint(project.reads_cohorts.get(definition.id, ()))
         ):
             # Frozen since its materialization, or none of its inputs moved:
             # read as it stands.
-            members[definition.id] = Membership.from_json(stored.get(definition.id)).member
+            members[definition.id] = Membership.is_member(stored.get(definition.id))
             continue
         outcome = _evaluate(definition, person, members, now)
         current = Membership.from_json(stored.get(definition.id))

@@ -7,9 +7,11 @@ from cohortstream.cohorts.counters import (
     Needs,
     count_within,
     merge_counters,
+    next_entry,
     next_exit,
     record,
     total,
+    window_state,
 )
 
 
@@ -70,6 +72,23 @@ def test_next_exit_is_when_the_oldest_occurrence_in_the_window_leaves():
     assert next_exit(counter, now=180, window=60) == 150 + 60
     assert count_within(counter, now=210, window=60) == 1  # (150, 210] holds 170 only
     assert next_exit(counter, now=300, window=60) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    times=st.lists(st.integers(0, 1000), max_size=30),
+    now=st.integers(0, 1200),
+    window=st.integers(1, 400),
+)
+def test_window_state_is_the_count_and_the_earlier_of_exit_and_entry(times, now, window):
+    counter = None
+    for index, at in enumerate(times):
+        counter = record(counter, at, f"e{index}", Needs(latest=len(times)), 0)
+    moments = [
+        m for m in (next_exit(counter, now, window), next_entry(counter, now)) if m is not None
+    ]
+    expected = (count_within(counter, now, window), min(moments) if moments else None)
+    assert window_state(counter, now, window) == expected
 
 
 def test_a_cohort_needing_more_history_gets_it_from_the_same_events_again():
