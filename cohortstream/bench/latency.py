@@ -32,6 +32,7 @@ from cohortstream.cli.producer import EventProducer
 from cohortstream.ingestion.person_ids import person_id_for
 from cohortstream.settings import Settings
 from cohortstream.sinks.connect import open_warehouse
+from cohortstream.streams.admin import ensure_topics
 from cohortstream.streams.app import COHORT_TRANSITIONS_TOPIC
 
 WINDOW_S = 10
@@ -103,6 +104,10 @@ async def measure_latency(
 
 
 async def _transitions_from_now(settings: Settings) -> AIOKafkaConsumer:
+    # Before the worker creates it, the consumer's metadata request would have the
+    # broker create it with its own partition count, and position() on a partition
+    # beyond that waits for ever (a standalone latency run hung that way).
+    await ensure_topics(settings, [COHORT_TRANSITIONS_TOPIC])
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_broker, group_id=None)
     await consumer.start()
     partitions = [
