@@ -22,7 +22,8 @@ Stamp = list[Any]
 class PersonState(TypedDict, total=False):
     """The value of the persons table. ``forward`` marks a person merged away:
     commands for it go on to that person, and ``moved`` keeps what it handed
-    over so the hand-over can be re-sent if the first one was lost."""
+    over so the hand-over can be re-sent if the first one was lost, until the
+    survivor acknowledges it (``absorbed``)."""
 
     project_id: int
     id: str

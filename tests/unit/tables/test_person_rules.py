@@ -16,6 +16,7 @@ from cohortstream.tables.person_state import (
     merge_into,
     new_person,
 )
+from cohortstream.tables.persons import handle_person_command
 
 from .network import Network
 
@@ -228,6 +229,27 @@ def test_a_stale_hand_over_never_brings_back_a_deleted_persons_data():
     person = person_of(network, anon)
     assert person == person_of(network, other)
     assert "secret" not in person["properties"]
+
+
+def test_a_tombstone_drops_its_hand_over_copy_once_the_survivor_has_it():
+    anon = max((f"anon-{n}" for n in range(50)), key=lambda d: person_id_for(1, d))
+    network = run(
+        event(anon, "$set", {"$set": {"secret": "s"}}, ts=T0),
+        event("user", "$identify", {"$anon_distinct_id": anon}, ts=T0 + 1),
+    )
+    tombstone = network.persons[person_key(1, person_id_for(1, anon))]
+    assert tombstone["forward"] == person_id_for(1, "user")
+    assert "moved" not in tombstone  # acknowledged: the copy is gone, the forward stays
+    assert person_of(network, anon)["properties"]["secret"] == "s"
+
+
+def test_an_acknowledgement_of_another_hand_over_keeps_the_copy():
+    table = {"1:p2": {"project_id": 1, "id": "p2", "forward": "p1", "moved": {"version": 3}}}
+    ack = {"op": "absorbed", "project_id": 1, "person_id": "p2", "version": 2}
+    handle_person_command(table, ack, Outbox())
+    assert table["1:p2"]["moved"] == {"version": 3}
+    handle_person_command(table, {**ack, "version": 3}, Outbox())
+    assert "moved" not in table["1:p2"] and table["1:p2"]["forward"] == "p1"
 
 
 def test_conventional_person_properties_from_the_event():
