@@ -48,22 +48,12 @@ def _earliest(*times: int | None) -> int | None:
 
 def evaluate(
     condition: Any,
-    *,
     now: int,
     properties: Mapping[str, Any],
     counters: Mapping[str, Counter],
     memberships: Mapping[str, bool],
 ) -> Outcome:
-    return _evaluate(condition, now, properties, counters, memberships)
-
-
-def _evaluate(
-    condition: Any,
-    now: int,
-    properties: Mapping[str, Any],
-    counters: Mapping[str, Counter],
-    memberships: Mapping[str, bool],
-) -> Outcome:
+    # Positional inside the recursion: it runs for every condition of every evaluation.
     kind = type(condition)
     if kind is EventCondition:
         return _event(condition, now, counters.get(condition.spec_key))
@@ -73,11 +63,11 @@ def _evaluate(
     if kind is CohortCondition:
         return Outcome(memberships.get(condition.cohort_id, False) == condition.member)
     if kind is NotCondition:
-        inner = _evaluate(condition.condition, now, properties, counters, memberships)
+        inner = evaluate(condition.condition, now, properties, counters, memberships)
         return Outcome(not inner.matches, inner.next_change)
     if kind is AndCondition or kind is OrCondition:
         outcomes = [
-            _evaluate(c, now, properties, counters, memberships) for c in condition.conditions
+            evaluate(c, now, properties, counters, memberships) for c in condition.conditions
         ]
         combine = all if kind is AndCondition else any
         return Outcome(
