@@ -20,7 +20,8 @@ async def cold_distinct_ids(
     table: Mapping[str, Any], keys: list[tuple[int, str]]
 ) -> dict[str, tuple[str, int]]:
     """identity key -> (person_id, version) stored in PostgreSQL, for keys not in ``table``."""
-    unseen = sorted({k for k in keys if identity_key(*k) not in table})
+    # Deduplicated before the lookups: a batch holds many events of one person.
+    unseen = sorted(k for k in set(keys) if identity_key(*k) not in table)
     if not unseen or not wiring.current.settings.person_cold_start:
         return {}
     store = await wiring.current.person_store()
@@ -33,7 +34,7 @@ async def cold_persons(
     table: Mapping[str, Any], keys: list[tuple[int, str]]
 ) -> dict[str, PersonState]:
     """person key -> stored person, for keys not in ``table``."""
-    unseen = sorted({k for k in keys if person_key(*k) not in table})
+    unseen = sorted(k for k in set(keys) if person_key(*k) not in table)
     if not unseen or not wiring.current.settings.person_cold_start:
         return {}
     store = await wiring.current.person_store()
