@@ -53,6 +53,6 @@ def why_answer(
             now=now,
             properties=person["properties"],
             counters=person.get("counters", {}),
-            memberships={c: Membership.from_json(m).member for c, m in stored.items()},
+            memberships={c: Membership.is_member(m) for c, m in stored.items()},
         )
     return body, 200

@@ -184,7 +184,7 @@ def manual_memberships(person: PersonState, project: ProjectCohorts | None) -> l
     if project is None:
         return []
     stored = person.get("cohorts", {})
-    return [c for c in project.kept_across_merges() if Membership.from_json(stored.get(c)).member]
+    return [c for c in project.kept_across_merges() if Membership.is_member(stored.get(c))]
 
 
 def set_manual_membership(
@@ -248,10 +248,10 @@ def static_progress(
         if person.get("project_id") != definition.project_id or "properties" not in person:
             continue  # another project's, a tombstone
         stored = person.get("cohorts", {})
-        if not Membership.from_json(stored.get(definition.id)).member:
+        if not Membership.is_member(stored.get(definition.id)):
             continue
         total += 1
-        memberships = {c: Membership.from_json(raw).member for c, raw in stored.items()}
+        memberships = {c: Membership.is_member(raw) for c, raw in stored.items()}
         outcome = evaluate(
             definition.criteria,
             now=max(now, person.get("evaluated_at", 0)),
@@ -268,8 +268,7 @@ def next_change_of(person: PersonState, definition: CohortDefinition, now: int) 
     (a window edge, an absence coming due); None when only an event can flip them.
     Dwell limits are not included: they show in the person's ``next_check``."""
     memberships = {
-        cohort: Membership.from_json(stored).member
-        for cohort, stored in person.get("cohorts", {}).items()
+        cohort: Membership.is_member(stored) for cohort, stored in person.get("cohorts", {}).items()
     }
     outcome = _evaluate(definition, person, memberships, now)
     return outcome.next_change if outcome.next_change and outcome.next_change > now else None

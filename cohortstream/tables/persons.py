@@ -71,10 +71,12 @@ def handle_person_command(
     cohort registry, the person's cohorts are kept too."""
     key = person_key(command["project_id"], command["person_id"])
     state = table.get(key)
-    if state is not None and "forward" in state:
-        if command["op"] == "absorbed":
+    if command["op"] == "absorbed":
+        # Only a tombstone keeps a copy; a person that is none (any more) has nothing to drop.
+        if state is not None and "forward" in state:
             _drop_hand_over_copy(table, key, state, command)
-            return
+        return
+    if state is not None and "forward" in state:
         if command["op"] == "tick":
             return  # a deadline of the merged-away person: the survivor keeps its own
         if command["op"] == "union":
@@ -368,18 +370,6 @@ def _drop_hand_over_copy(
     moved = tombstone.get("moved")
     if moved is not None and moved.get("version") == command.get("version"):
         table[key] = {k: v for k, v in tombstone.items() if k != "moved"}  # type: ignore[assignment]
-
-
-def _on_absorbed(
-    table: PersonTable,
-    key: str,
-    state: PersonState | None,
-    command: Command,
-    outbox: Outbox,
-    project: ProjectCohorts | None,
-) -> None:
-    """An acknowledgement reaching a person that is no tombstone (any more): nothing
-    is kept for it to drop."""
 
 
 def _on_absorb(
@@ -677,7 +667,6 @@ _HANDLERS: dict[str, Any] = {
     "merge": _on_merge,
     "union": _on_union,
     "absorb": _on_absorb,
-    "absorbed": _on_absorbed,
     "delete": _on_delete,
     "tick": _on_tick,
     "backfill": _on_backfill,

@@ -250,6 +250,10 @@ def test_an_acknowledgement_of_another_hand_over_keeps_the_copy():
     assert table["1:p2"]["moved"] == {"version": 3}
     handle_person_command(table, {**ack, "version": 3}, Outbox())
     assert "moved" not in table["1:p2"] and table["1:p2"]["forward"] == "p1"
+    live = {"1:p3": {"project_id": 1, "id": "p3", "version": 3}}
+    outbox = Outbox()
+    handle_person_command(live, {**ack, "person_id": "p3"}, outbox)  # no tombstone: nothing
+    assert live == {"1:p3": {"project_id": 1, "id": "p3", "version": 3}} and not outbox.rows
 
 
 def test_conventional_person_properties_from_the_event():
