@@ -17,23 +17,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from cohortstream.cohorts.counters import spec_key
-from cohortstream.cohorts.definition import CohortDefinition, EventCondition
+from cohortstream.cohorts.definition import CohortDefinition
 from cohortstream.cohorts.evaluate import matches_filters
-from cohortstream.cohorts.registry import event_conditions
+from cohortstream.cohorts.registry import Matcher, counter_reads
 
 Command = dict[str, Any]
-SpecsByEvent = dict[str, list[tuple[str, EventCondition]]]
+SpecsByEvent = dict[str, list[tuple[str, Matcher]]]
 
 
 def specs_of(definition: CohortDefinition) -> SpecsByEvent:
     """The counters a cohort reads, by event name."""
     by_event: SpecsByEvent = {}
-    for condition in event_conditions(definition.criteria):
-        specs = by_event.setdefault(condition.event, [])
-        key = spec_key(condition)
+    for key, matcher, _ in counter_reads(definition.criteria):
+        specs = by_event.setdefault(matcher.event, [])
         if all(existing != key for existing, _ in specs):
-            specs.append((key, condition))
+            specs.append((key, matcher))
     return by_event
 
 

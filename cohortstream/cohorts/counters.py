@@ -18,7 +18,13 @@ that spec needs (uuids make a redelivered event count once):
   now - W - G thinned the same way with width G, and the latest one before,
   under "gap";
 - ``regularly``: per period length, the last ``of_last`` periods with an
-  occurrence (``periods``), under "per".
+  occurrence (``periods``), under "per";
+- a ``sequence`` step: the occurrences within the step's horizon (the
+  sequence's window plus the gaps of the steps after it), one per second,
+  under "seq" (``sequences``). Which later-step occurrences complete a chain
+  depends on earlier steps that may still arrive late, so nothing finer is
+  exact: only the first step is thinned (to its gap), and a list holds at
+  most ``MAX_SEQUENCE_POINTS``, the oldest going first.
 
 Windows are rolling and exact to the second: at time t, ``within W`` covers
 occurrences with time in (t - W, t]. Because the kept times are the latest
@@ -58,6 +64,7 @@ class Needs:
     ranges: tuple[tuple[int, int, int], ...] = ()  # (start, end, K) of between conditions
     gaps: tuple[tuple[int, int], ...] = ()  # (gap, longest window) of started_again
     periods: tuple[tuple[int, int], ...] = ()  # (period, longest of_last) of regularly
+    sequences: tuple[tuple[int, int], ...] = ()  # (horizon, thinning width) of sequence steps
 
     def merge(self, other: Needs) -> Needs:
         return Needs(
@@ -67,6 +74,7 @@ class Needs:
             _most(self.ranges, other.ranges, 2),
             _most(self.gaps, other.gaps, 1),
             _most(self.periods, other.periods, 1),
+            _most(self.sequences, other.sequences, 2),
         )
 
 
@@ -122,7 +130,7 @@ def record(counter: Counter | None, at: int, event_uuid: str, needs: Needs, now:
         first = [at, event_uuid]
         changed = True
     extras = None
-    if needs.ranges or needs.gaps or needs.periods or _has_extras(counter):
+    if needs.ranges or needs.gaps or needs.periods or needs.sequences or _has_extras(counter):
         extras = _extras(counter)
         changed = _record_extras(extras, [at, event_uuid], needs, now) or changed
     if not changed and counter is not None:
@@ -157,11 +165,16 @@ def _extras(counter: Counter | None) -> dict[str, dict[str, list[Any]]]:
     return {name: dict(counter.get(name, {})) if counter else {} for name in _EXTRAS}
 
 
-_EXTRAS = ("rng", "gap", "per")
+_EXTRAS = ("rng", "gap", "per", "seq")
+MAX_SEQUENCE_POINTS = 1_000
 
 
 def range_key(start: int, end: int) -> str:
     return f"{start}:{end}"
+
+
+def sequence_key(horizon: int, width: int) -> str:
+    return f"{horizon}:{width}"
 
 
 def _extra_keys(needs: Needs) -> list[tuple[str, str]]:
@@ -169,6 +182,7 @@ def _extra_keys(needs: Needs) -> list[tuple[str, str]]:
         *(("rng", range_key(start, end)) for start, end, _ in needs.ranges),
         *(("gap", str(gap)) for gap, _ in needs.gaps),
         *(("per", str(period)) for period, _ in needs.periods),
+        *(("seq", sequence_key(horizon, width)) for horizon, width in needs.sequences),
     ]
 
 
@@ -179,6 +193,8 @@ def _add_extra(
     when nothing changed."""
     if name == "per":
         added, changed = calendar.add(points, point[0], int(key))
+    elif name == "seq" and _has_second(points, point[0]):
+        return points  # a chain reads times: another event of that second adds nothing
     else:
         added, changed = insert(points, point)
     if not changed:
@@ -194,6 +210,12 @@ def _kept(name: str, key: str, points: list[Any], needs: Needs, now: int) -> lis
         period = int(key)
         of_last = dict(needs.periods).get(period)
         return [] if of_last is None else calendar.trim(points, now, period, of_last)
+    if name == "seq":
+        if key not in {sequence_key(h, w) for h, w in needs.sequences}:
+            return []
+        horizon, width = (int(part) for part in key.split(":"))
+        recent = _one_per_second([p for p in points if p[0] > now - horizon])
+        return (thin(recent, width, 1) if width else recent)[-MAX_SEQUENCE_POINTS:]
     if name == "rng":
         limits = {range_key(s, e): (s, e, k) for s, e, k in needs.ranges}
         if key not in limits:
@@ -209,6 +231,20 @@ def _kept(name: str, key: str, points: list[Any], needs: Needs, now: int) -> lis
     older = [p for p in points if p[0] <= horizon]
     # The latest older point only says that something came before.
     return thin(older[-1:] + [p for p in points if p[0] > horizon], gap, 1)
+
+
+def _has_second(points: list[Point], second: int) -> bool:
+    position = bisect.bisect_left(points, second, key=_seconds)
+    return position < len(points) and points[position][0] == second
+
+
+def _one_per_second(points: list[Point]) -> list[Point]:
+    """The first occurrence of each second: a chain only reads times."""
+    kept: list[Point] = []
+    for point in points:
+        if not kept or kept[-1][0] != point[0]:
+            kept.append(point)
+    return kept
 
 
 def _union(a: list[Point], b: list[Point]) -> list[Point]:
@@ -269,6 +305,11 @@ def range_points(counter: Counter | None, start: int, end: int) -> list[Point]:
 
 def gap_points(counter: Counter | None, gap: int) -> list[Point]:
     return counter.get("gap", {}).get(str(gap), []) if counter else []
+
+
+def sequence_points(counter: Counter | None, horizon: int, width: int) -> list[Point]:
+    """The kept occurrences of one sequence step."""
+    return counter.get("seq", {}).get(sequence_key(horizon, width), []) if counter else []
 
 
 def period_list(counter: Counter | None, period: int) -> list[calendar.Period]:

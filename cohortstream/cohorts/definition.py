@@ -173,11 +173,7 @@ class EventCondition(_Strict):
     @cached_property
     def spec_key(self) -> str:
         """Conditions on the same event and filters share one counter."""
-        filters = sorted(
-            (f.key, f.operator, orjson.dumps(f.value, option=orjson.OPT_SORT_KEYS).decode())
-            for f in self.where
-        )
-        return self.event + ("?" + orjson.dumps(filters).decode() if filters else "")
+        return event_spec_key(self.event, self.where)
 
     @cached_property
     def window_seconds(self) -> int | None:
@@ -197,6 +193,90 @@ class EventCondition(_Strict):
     @cached_property
     def period_seconds(self) -> int | None:
         return None if self.period is None else PERIOD_SECONDS[self.period]
+
+
+def event_spec_key(event: str, where: list[PropertyFilter]) -> str:
+    """The counter of an event name and its filters, whatever their order."""
+    filters = sorted(
+        (f.key, f.operator, orjson.dumps(f.value, option=orjson.OPT_SORT_KEYS).decode())
+        for f in where
+    )
+    return event + ("?" + orjson.dumps(filters).decode() if filters else "")
+
+
+MAX_SEQUENCE_STEPS = 5
+
+
+class SequenceStep(_Strict):
+    event: Annotated[str, Field(min_length=1)]
+    where: list[PropertyFilter] = Field(default_factory=list)
+    # How soon after the previous step this one must come; none on the first.
+    within: str | None = None
+
+    @field_validator("within")
+    @classmethod
+    def _gap(cls, within: str | None) -> str | None:
+        if within is not None:
+            parse_duration(within)
+        return within
+
+    @cached_property
+    def spec_key(self) -> str:
+        return event_spec_key(self.event, self.where)
+
+
+class SequenceCondition(_Strict):
+    """Steps done in order, each strictly after the previous one and at most its
+    ``within`` later, the last one inside the rolling ``within`` of the whole."""
+
+    type: Literal["sequence"]
+    steps: Annotated[list[SequenceStep], Field(min_length=2, max_length=MAX_SEQUENCE_STEPS)]
+    within: str
+
+    @field_validator("within")
+    @classmethod
+    def _window(cls, within: str) -> str:
+        parse_duration(within)
+        return within
+
+    @model_validator(mode="after")
+    def _steps_fit(self) -> SequenceCondition:
+        if self.steps[0].within is not None:
+            raise ValueError("the first step takes no within (nothing comes before it)")
+        for number, step in enumerate(self.steps[1:], start=2):
+            if step.within is None:
+                raise ValueError(f"step {number} needs within (how soon after step {number - 1})")
+        if self.horizons[0] > MAX_WINDOW_SECONDS:
+            raise ValueError(
+                f"within and the steps' within together reach past {MAX_WINDOW_SECONDS // 86_400}d"
+            )
+        return self
+
+    @cached_property
+    def window_seconds(self) -> int:
+        return parse_duration(self.within)
+
+    @cached_property
+    def gaps(self) -> tuple[int, ...]:
+        """Seconds allowed before each step after the first."""
+        return tuple(parse_duration(step.within or "") for step in self.steps[1:])
+
+    @cached_property
+    def horizons(self) -> tuple[int, ...]:
+        """How far back each step's occurrences can still start a chain ending in the window."""
+        return tuple(
+            self.window_seconds + sum(self.gaps[index:]) for index in range(len(self.steps))
+        )
+
+    @cached_property
+    def step_lists(self) -> tuple[tuple[int, int], ...]:
+        """Per step, (horizon, thinning width) of the occurrence list it reads. The
+        first step only has to say whether some occurrence precedes a second-step
+        one by at most its gap: a window question, so it is thinned to that width."""
+        return tuple(
+            (horizon, self.gaps[0] if index == 0 else 0)
+            for index, horizon in enumerate(self.horizons)
+        )
 
 
 class PersonCondition(_Strict):
@@ -233,7 +313,13 @@ class NotCondition(_Strict):
 
 
 Condition = Annotated[
-    EventCondition | PersonCondition | CohortCondition | AndCondition | OrCondition | NotCondition,
+    EventCondition
+    | SequenceCondition
+    | PersonCondition
+    | CohortCondition
+    | AndCondition
+    | OrCondition
+    | NotCondition,
     Field(discriminator="type"),
 ]
 
@@ -316,7 +402,7 @@ def parse_definition(raw: Any) -> CohortDefinition:
         raise DefinitionError(field, error["msg"].removeprefix("Value error, ")) from None
 
 
-_TAGS = frozenset({"event", "person", "cohort", "and", "or", "not"})
+_TAGS = frozenset({"event", "sequence", "person", "cohort", "and", "or", "not"})
 
 
 def _field_path(loc: tuple[Any, ...]) -> list[str]:

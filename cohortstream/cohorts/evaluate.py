@@ -19,6 +19,7 @@ from cohortstream.cohorts.counters import (
     gap_points,
     period_list,
     range_points,
+    sequence_points,
     total,
     window_state,
 )
@@ -30,7 +31,9 @@ from cohortstream.cohorts.definition import (
     OrCondition,
     PersonCondition,
     PropertyFilter,
+    SequenceCondition,
 )
+from cohortstream.cohorts.sequences import chain_ends, window_outcome
 from cohortstream.cohorts.thinning import Point, in_window
 
 MISSING = object()  # a property the person or event does not have
@@ -57,6 +60,10 @@ def evaluate(
     kind = type(condition)
     if kind is EventCondition:
         return _event(condition, now, counters.get(condition.spec_key))
+    if kind is SequenceCondition:
+        return Outcome(
+            *window_outcome(sequence_ends(condition, counters), now, condition.window_seconds)
+        )
     if kind is PersonCondition:
         value = properties.get(condition.key, MISSING)
         return Outcome(compare(condition.operator, value, condition.value))
@@ -106,6 +113,15 @@ def _event(condition: EventCondition, now: int, counter: Counter | None) -> Outc
         return Outcome(_counted(condition, total(counter)))
     count, change = window_state(counter, now, window)
     return Outcome(_counted(condition, count), change)
+
+
+def sequence_ends(condition: SequenceCondition, counters: Mapping[str, Counter]) -> list[int]:
+    """When the sequence's chains end, from each step's kept occurrences."""
+    steps = [
+        sequence_points(counters.get(step.spec_key), *step_list)
+        for step, step_list in zip(condition.steps, condition.step_lists, strict=True)
+    ]
+    return chain_ends(steps, condition.gaps)
 
 
 def _counted(condition: EventCondition, count: int) -> bool:

@@ -15,12 +15,14 @@ from typing import Any
 
 from cohortstream.cohorts import periods as calendar
 from cohortstream.cohorts.counters import (
+    MAX_SEQUENCE_POINTS,
     Counter,
     count_within,
     first_occurrence,
     gap_points,
     period_list,
     range_points,
+    sequence_points,
     spec_key,
     total,
 )
@@ -31,8 +33,9 @@ from cohortstream.cohorts.definition import (
     NotCondition,
     OrCondition,
     PersonCondition,
+    SequenceCondition,
 )
-from cohortstream.cohorts.evaluate import MISSING, evaluate, restarts
+from cohortstream.cohorts.evaluate import MISSING, evaluate, restarts, sequence_ends
 from cohortstream.cohorts.thinning import in_window
 
 
@@ -53,6 +56,8 @@ def explain(
     def _details(c: Any) -> dict[str, Any]:
         if isinstance(c, EventCondition):
             return _event(c, now, counters.get(spec_key(c)))
+        if isinstance(c, SequenceCondition):
+            return _sequence(c, now, counters)
         if isinstance(c, PersonCondition):
             value = properties.get(c.key, MISSING)
             return {
@@ -78,6 +83,29 @@ def explain(
         raise TypeError(f"unknown condition {c!r}")
 
     return node(condition)
+
+
+def _sequence(
+    condition: SequenceCondition, now: int, counters: Mapping[str, Counter]
+) -> dict[str, Any]:
+    window = condition.window_seconds
+    ends = sequence_ends(condition, counters)
+    return {
+        "type": "sequence",
+        "within": condition.within,
+        "steps": [step.model_dump(exclude_none=True) for step in condition.steps],
+        "window": {"after": now - window, "until": now},
+        # Times of the last step's occurrences that complete the steps in order.
+        "completed_at": [at for at in ends if now - window < at <= now],
+        # Steps whose list is full: chains through older occurrences are missed.
+        "steps_at_cap": [
+            number
+            for number, (step, step_list) in enumerate(
+                zip(condition.steps, condition.step_lists, strict=True), start=1
+            )
+            if len(sequence_points(counters.get(step.spec_key), *step_list)) >= MAX_SEQUENCE_POINTS
+        ],
+    }
 
 
 def _event(condition: EventCondition, now: int, counter: Counter | None) -> dict[str, Any]:

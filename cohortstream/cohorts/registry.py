@@ -17,21 +17,43 @@ from cohortstream.cohorts.definition import (
     EventCondition,
     NotCondition,
     OrCondition,
+    SequenceCondition,
+    SequenceStep,
     dependency_order,
     generation_of,
     referenced_cohorts,
 )
 from cohortstream.cohorts.evaluate import matches_filters
 
+# What an event is matched against to feed a counter: an event name and filters.
+Matcher = EventCondition | SequenceStep
 
-def event_conditions(condition: Any) -> list[EventCondition]:
-    if isinstance(condition, EventCondition):
+
+def leaf_conditions(condition: Any) -> list[EventCondition | SequenceCondition]:
+    """The conditions of a criteria tree that read counters."""
+    if isinstance(condition, (EventCondition, SequenceCondition)):
         return [condition]
     if isinstance(condition, (AndCondition, OrCondition)):
-        return [e for c in condition.conditions for e in event_conditions(c)]
+        return [e for c in condition.conditions for e in leaf_conditions(c)]
     if isinstance(condition, NotCondition):
-        return event_conditions(condition.condition)
+        return leaf_conditions(condition.condition)
     return []
+
+
+def event_conditions(condition: Any) -> list[EventCondition]:
+    return [c for c in leaf_conditions(condition) if isinstance(c, EventCondition)]
+
+
+def counter_reads(condition: Any) -> list[tuple[str, Matcher, Needs]]:
+    """(counter, what feeds it, what it must keep) for every counter a criteria tree reads."""
+    reads: list[tuple[str, Matcher, Needs]] = []
+    for leaf in leaf_conditions(condition):
+        if isinstance(leaf, EventCondition):
+            reads.append((spec_key(leaf), leaf, needs_of(leaf)))
+            continue
+        for step, step_list in zip(leaf.steps, leaf.step_lists, strict=True):
+            reads.append((step.spec_key, step, Needs(sequences=(step_list,))))
+    return reads
 
 
 @dataclass
@@ -55,8 +77,8 @@ class ProjectCohorts:
         }
 
     needs: dict[str, Needs] = field(default_factory=dict)  # spec -> what it keeps
-    # event name -> [(spec, condition)] for matching an event to its specs
-    by_event: dict[str, list[tuple[str, EventCondition]]] = field(default_factory=dict)
+    # event name -> [(spec, matcher)] for matching an event to its specs
+    by_event: dict[str, list[tuple[str, Matcher]]] = field(default_factory=dict)
     generation: dict[str, str] = field(default_factory=dict)  # cohort id -> generation
     frozen: list[CohortDefinition] = field(default_factory=list)  # not active on this partition
     # cohort id -> the counters (specs) and the cohorts its criteria read
@@ -136,18 +158,16 @@ class CohortRegistry:
                 # activation) but their membership is frozen once materialized.
                 project.cohorts.append(definition)
                 project.generation[definition.id] = generation_of(definition)
-                read = [(spec_key(c), c) for c in event_conditions(definition.criteria)]
-                project.reads_specs[definition.id] = frozenset(spec for spec, _ in read)
+                read = counter_reads(definition.criteria)
+                project.reads_specs[definition.id] = frozenset(spec for spec, _, _ in read)
                 project.reads_cohorts[definition.id] = frozenset(
                     referenced_cohorts(definition.criteria)
                 )
-                for spec, condition in read:
-                    project.needs[spec] = project.needs.get(spec, Needs()).merge(
-                        needs_of(condition)
-                    )
-                    specs = project.by_event.setdefault(condition.event, [])
+                for spec, matcher, needs in read:
+                    project.needs[spec] = project.needs.get(spec, Needs()).merge(needs)
+                    specs = project.by_event.setdefault(matcher.event, [])
                     if all(existing != spec for existing, _ in specs):
-                        specs.append((spec, condition))
+                        specs.append((spec, matcher))
             projects[project_id] = project
         self._projects = projects
 

@@ -28,11 +28,12 @@ from cohortstream.cohorts.definition import (
     NotCondition,
     OrCondition,
     PersonCondition,
+    SequenceCondition,
     dependency_order,
 )
 from cohortstream.cohorts.evaluate import MISSING, compare, matches_filters
 from cohortstream.cohorts.membership import ENTERED, LEFT, Membership, step, transition
-from cohortstream.cohorts.registry import event_conditions
+from cohortstream.cohorts.registry import event_conditions, leaf_conditions
 from cohortstream.oracle.persons import PersonsOracle, _Group
 from cohortstream.tables.identities import MANUAL_MEMBERSHIP_EVENT, manual_membership
 
@@ -57,7 +58,10 @@ class CohortsOracle(PersonsOracle):
             project: [c for d in defs for c in event_conditions(d.criteria)]
             for project, defs in self._cohorts.items()
         }
-        self._delays = {project: delays_of(found) for project, found in conditions.items()}
+        self._delays = {
+            project: sorted({*delays_of(found), *sequence_windows(self._cohorts[project])})
+            for project, found in conditions.items()
+        }
         self._periods = {project: periods_of(found) for project, found in conditions.items()}
         # Per person id (live or deleted): occurrences and memberships.
         self._occurrences: dict[str, dict[str, tuple[int, str, dict[str, Any]]]] = {}
@@ -204,6 +208,9 @@ class CohortsOracle(PersonsOracle):
     ) -> bool:
         if isinstance(condition, EventCondition):
             return event_holds(condition, self._times(condition, person_id), now)
+        if isinstance(condition, SequenceCondition):
+            steps = [self._times(step, person_id) for step in condition.steps]
+            return sequence_holds(condition, steps, now)
         if isinstance(condition, PersonCondition):
             return compare(
                 condition.operator, properties.get(condition.key, MISSING), condition.value
@@ -219,7 +226,7 @@ class CohortsOracle(PersonsOracle):
             )
         raise TypeError(f"unknown condition {condition!r}")
 
-    def _times(self, condition: EventCondition, person_id: str) -> list[tuple[int, str]]:
+    def _times(self, condition: Any, person_id: str) -> list[tuple[int, str]]:
         """(time, uuid) of every occurrence the condition reads, ascending."""
         return sorted(
             (at, uuid)
@@ -284,6 +291,39 @@ def delays_of(conditions: list[EventCondition]) -> list[int]:
             if delay is not None:
                 delays.add(delay)
     return sorted(delays)
+
+
+def sequence_windows(definitions: list[CohortDefinition]) -> set[int]:
+    """A sequence's result changes when a chain's last occurrence enters its window
+    (its own time) and when it leaves (a window later)."""
+    return {
+        leaf.window_seconds
+        for definition in definitions
+        for leaf in leaf_conditions(definition.criteria)
+        if isinstance(leaf, SequenceCondition)
+    }
+
+
+def sequence_holds(
+    condition: SequenceCondition, steps: list[list[tuple[int, str]]], now: int
+) -> bool:
+    """Some chain of every occurrence, one per step, each strictly after the one
+    before and within its gap, ends in (now - window, now]: tried exhaustively."""
+
+    reachable: dict[tuple[int, int], set[int]] = {}
+
+    def chain_from(step: int, after: int) -> set[int]:
+        """Last-step times reachable from an occurrence of step - 1 at ``after``."""
+        if (step, after) not in reachable:
+            gap = condition.gaps[step - 1]
+            nexts = {at for at, _ in steps[step] if after < at <= after + gap}
+            if step < len(steps) - 1:
+                nexts = {end for at in nexts for end in chain_from(step + 1, at)}
+            reachable[(step, after)] = nexts
+        return reachable[(step, after)]
+
+    window = condition.window_seconds
+    return any(now - window < end <= now for start, _ in steps[0] for end in chain_from(1, start))
 
 
 def periods_of(conditions: list[EventCondition]) -> list[tuple[int, int]]:
