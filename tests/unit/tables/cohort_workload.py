@@ -200,6 +200,45 @@ COHORTS: list[dict[str, Any]] = [
         min_dwell="20m",
     ),
     _cohort("daily-clickers", _event("click", "regularly", value=2, of_last=2, period="day")),
+    # Sequences: a docs read then a buy click within 30 minutes, completed in the last
+    # 2 hours (the click counter is shared with "buyers"); login, pricing, purchase.
+    _cohort(
+        "docs-then-buy",
+        {
+            "type": "sequence",
+            "within": "2h",
+            "steps": [
+                {
+                    "event": "$pageview",
+                    "where": [{"key": "path", "operator": "regex", "value": "^/docs"}],
+                },
+                {
+                    "event": "click",
+                    "within": "30m",
+                    "where": [{"key": "button", "operator": "eq", "value": "buy"}],
+                },
+            ],
+        },
+    ),
+    _cohort(
+        "login-pricing-purchase",
+        {
+            "type": "and",
+            "conditions": [
+                {
+                    "type": "sequence",
+                    "within": "6h",
+                    "steps": [
+                        {"event": "login"},
+                        {"event": "$pageview", "within": "1h"},
+                        {"event": "purchase", "within": "20m"},
+                    ],
+                },
+                {"type": "not", "condition": {"type": "cohort", "cohort_id": "buyers"}},
+            ],
+        },
+        max_dwell="3h",
+    ),
     _cohort(
         "quiet-since",
         {
