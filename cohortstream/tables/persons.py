@@ -13,8 +13,8 @@ re-sends what it sent before and changes no state.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
-from typing import Any
+from collections.abc import Callable, MutableMapping
+from typing import Any, NamedTuple
 
 from cohortstream.cohorts.registry import CohortRegistry, ProjectCohorts
 from cohortstream.tables.commands import ALIAS, IDENTIFY, MERGE_DANGEROUSLY, Command, Outbox
@@ -61,6 +61,17 @@ def write_stamp(command: Command, order: str) -> tuple[int, str]:
     return command["timestamp_us"], command["uuid"]
 
 
+class Applying(NamedTuple):
+    """One person command being applied: what every handler reads and writes."""
+
+    table: PersonTable
+    key: str  # the person's table key
+    state: PersonState | None  # the person as the table holds it, if at all
+    command: Command
+    outbox: Outbox
+    project: ProjectCohorts | None  # its cohorts as this partition evaluates them
+
+
 def handle_person_command(
     table: PersonTable,
     command: Command,
@@ -92,7 +103,7 @@ def handle_person_command(
         outbox.rows.append(_warning(command, "unknown_person_command", f"op {command['op']!r}"))
         return
     project = cohorts.for_person(command["project_id"], key) if cohorts is not None else None
-    handler(table, key, state, command, outbox, project)
+    handler(Applying(table, key, state, command, outbox, project))
 
 
 def _live_or_new(state: PersonState | None, command: Command, created_at_us: int) -> PersonState:
@@ -103,14 +114,8 @@ def _live_or_new(state: PersonState | None, command: Command, created_at_us: int
     return state
 
 
-def _on_event(
-    table: PersonTable,
-    key: str,
-    state: PersonState | None,
-    command: Command,
-    outbox: Outbox,
-    project: ProjectCohorts | None,
-) -> None:
+def _on_event(applying: Applying) -> None:
+    table, key, state, command, outbox, project = applying
     timestamp_us = command["timestamp_us"]
     person = _live_or_new(state, command, timestamp_us)
     created = person is not state
@@ -206,14 +211,8 @@ def _attach(person: PersonState, command: Command, outbox: Outbox) -> bool:
     return True
 
 
-def _on_attach(
-    table: PersonTable,
-    key: str,
-    state: PersonState | None,
-    command: Command,
-    outbox: Outbox,
-    project: ProjectCohorts | None,
-) -> None:
+def _on_attach(applying: Applying) -> None:
+    table, key, state, command, outbox, _ = applying
     person = _live_or_new(state, command, command.get("timestamp_us", 0))
     created = person is not state
     changed = _attach(person, command, outbox)
@@ -226,15 +225,9 @@ def _on_attach(
         outbox.rows.append(person_row(person))
 
 
-def _on_merge(
-    table: PersonTable,
-    key: str,
-    state: PersonState | None,
-    command: Command,
-    outbox: Outbox,
-    project: ProjectCohorts | None,
-) -> None:
+def _on_merge(applying: Applying) -> None:
     """This person (the source side) is asked to merge into ``winner``'s person."""
+    state, command, outbox = applying.state, applying.command, applying.outbox
     if command["winner"] == command["person_id"]:
         return
     # An identified source refuses, unless both sides turn out to be one person
@@ -277,15 +270,9 @@ def _union_step(
     )
 
 
-def _on_union(
-    table: PersonTable,
-    key: str,
-    state: PersonState | None,
-    command: Command,
-    outbox: Outbox,
-    project: ProjectCohorts | None,
-) -> None:
+def _on_union(applying: Applying) -> None:
     """This person is the larger of the pair and a root: hand its state to the smaller."""
+    table, key, state, command, outbox, project = applying
     me = command["person_id"]
     other = command["winner"] if command["loser"] == me else command["loser"]
     if other == me:
@@ -372,14 +359,8 @@ def _drop_hand_over_copy(
         table[key] = {k: v for k, v in tombstone.items() if k != "moved"}  # type: ignore[assignment]
 
 
-def _on_absorb(
-    table: PersonTable,
-    key: str,
-    state: PersonState | None,
-    command: Command,
-    outbox: Outbox,
-    project: ProjectCohorts | None,
-) -> None:
+def _on_absorb(applying: Applying) -> None:
+    table, key, state, command, outbox, project = applying
     incoming: PersonState = command["state"]
     person = _live_or_new(state, command, incoming["created_at_us"])
     if incoming["id"] in person["merged"]:
@@ -437,27 +418,15 @@ def _announce_absorbed(person: PersonState, incoming: PersonState, outbox: Outbo
             )
 
 
-def _on_delete(
-    table: PersonTable,
-    key: str,
-    state: PersonState | None,
-    command: Command,
-    outbox: Outbox,
-    project: ProjectCohorts | None,
-) -> None:
+def _on_delete(applying: Applying) -> None:
+    table, key, state, command, outbox, project = applying
     if is_live(state) and state is not None:
         _delete(table, key, state, outbox, project, command.get("at", 0), command.get("uuid", ""))
 
 
-def _on_tick(
-    table: PersonTable,
-    key: str,
-    state: PersonState | None,
-    command: Command,
-    outbox: Outbox,
-    project: ProjectCohorts | None,
-) -> None:
+def _on_tick(applying: Applying) -> None:
     """A deadline passed: occurrences left windows, an absence completed, a dwell ended."""
+    table, key, state, command, outbox, project = applying
     if not is_live(state) or state is None or project is None:
         return
     if evaluate_cohorts(state, project, command["at"], "timer", outbox):
@@ -467,16 +436,10 @@ def _on_tick(
     _note_deadline(key, state, outbox)
 
 
-def _on_backfill(
-    table: PersonTable,
-    key: str,
-    state: PersonState | None,
-    command: Command,
-    outbox: Outbox,
-    project: ProjectCohorts | None,
-) -> None:
+def _on_backfill(applying: Applying) -> None:
     """A historical occurrence for a cohort being materialized: counted, not evaluated
     (the partition's activation evaluates it silently). Nothing before an erasure."""
+    table, key, state, command, outbox, project = applying
     if not is_live(state) or state is None or project is None:
         return
     if command.get("received_s", 0) <= state.get("erased_before_s", -1):
@@ -661,7 +624,7 @@ def _warning(command: Command, code: str, detail: str) -> dict[str, Any]:
     }
 
 
-_HANDLERS: dict[str, Any] = {
+_HANDLERS: dict[str, Callable[[Applying], None]] = {
     "event": _on_event,
     "attach": _on_attach,
     "merge": _on_merge,
