@@ -108,7 +108,10 @@ async def _transitions_from_now(settings: Settings) -> AIOKafkaConsumer:
     # broker create it with its own partition count, and position() on a partition
     # beyond that waits for ever (a standalone latency run hung that way).
     await ensure_topics(settings, [COHORT_TRANSITIONS_TOPIC])
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_broker, group_id=None)
+    # aiokafka's default fetch wait (500 ms) would be measured too: tansu holds fetches.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_broker, group_id=None, fetch_max_wait_ms=10
+    )
     await consumer.start()
     partitions = [
         TopicPartition(COHORT_TRANSITIONS_TOPIC, p) for p in range(settings.topic_partitions)
@@ -128,7 +131,7 @@ async def _collect(
     all_in: asyncio.Event,
 ) -> None:
     while True:
-        batch = await consumer.getmany(timeout_ms=100)
+        batch = await consumer.getmany(timeout_ms=10)
         now = time.time()
         for records in batch.values():
             for record in records:
