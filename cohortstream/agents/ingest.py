@@ -87,8 +87,9 @@ def dict_of(event: EnrichedEvent) -> dict[str, Any]:
 async def refresh_projects() -> None:
     if config.projects is not None:
         config.projects.replace(await wiring.current.load_project_ids())
-    if wiring.current.load_blocked_distinct_ids is not None:
-        config.identity_rules.replace(await wiring.current.load_blocked_distinct_ids())
+    if wiring.current.load_identity_rules is not None:
+        rules = await wiring.current.load_identity_rules()
+        config.identity_rules.replace(rules.blocked, rules.limits)
 
 
 @app.timer(PROJECTS_REFRESH_S)

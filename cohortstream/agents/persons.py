@@ -7,6 +7,7 @@ from typing import Any
 
 from cohortstream.agents import cohorts
 from cohortstream.agents.cold_start import cold_persons
+from cohortstream.agents.ingest import config as ingest_config
 from cohortstream.agents.outbox import (
     apply_each,
     commands_in,
@@ -50,7 +51,10 @@ async def update_persons(stream: Any) -> None:
 
 def _apply(table: BatchWrites, command: Command, outbox: Outbox) -> None:
     if command["op"] != "activate":
-        handle_person_command(table, command, outbox, cohorts.registry)
+        # The identity rules the ingest agent refreshes: one project's limit for both stages.
+        handle_person_command(
+            table, command, outbox, cohorts.registry, ingest_config.identity_rules
+        )
         return
     # Rare (a cohort's backfill finished): one pass over the partition's persons.
     partition = command["partition"]

@@ -167,7 +167,7 @@ def projects_list() -> None:
         try:
             rows = await connection.fetch(
                 "SELECT id, name, created_at, array_to_string(blocked_distinct_ids, ' ')"
-                " AS blocked_distinct_ids FROM projects ORDER BY id"
+                " AS blocked_distinct_ids, max_distinct_ids_per_person FROM projects ORDER BY id"
             )
         finally:
             await connection.close()
@@ -191,6 +191,37 @@ def projects_block(project_id: int, distinct_ids: tuple[str, ...]) -> None:
 def projects_unblock(project_id: int, distinct_ids: tuple[str, ...]) -> None:
     """Accept DISTINCT_IDS for PROJECT_ID again."""
     _set_blocked(project_id, list(distinct_ids), blocked=False)
+
+
+@projects.command("limit")
+@click.argument("project_id", type=click.IntRange(min=1))
+@click.argument("most", metavar="MAX|none")
+def projects_limit(project_id: int, most: str) -> None:
+    """At most MAX distinct_ids per person of PROJECT_ID (``none``: no limit). An
+    attach or merge past it is refused with a warning (workers apply it within 5 s)."""
+    from cohortstream.projects.identity_rules import set_distinct_id_limit
+    from cohortstream.sinks.migrate import connect_migrated
+
+    limit = None if most == "none" else _positive(most)
+
+    async def update() -> None:
+        connection = await connect_migrated(_settings().database_url)
+        try:
+            await set_distinct_id_limit(connection, project_id, limit)
+        finally:
+            await connection.close()
+
+    try:
+        asyncio.run(update())
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"project {project_id}: {most if limit else 'no'} distinct_id limit per person")
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise click.BadParameter(f"{text!r} is neither a positive number nor 'none'")
+    return int(text)
 
 
 def _set_blocked(project_id: int, distinct_ids: list[str], blocked: bool) -> None:

@@ -18,20 +18,50 @@ from typing import Any
 @dataclass
 class IdentityRules:
     blocked: dict[int, frozenset[str]] = field(default_factory=dict)
+    # project -> most distinct_ids one person may have (none: no limit)
+    limits: dict[int, int] = field(default_factory=dict)
 
     def is_blocked(self, project_id: int, distinct_id: str) -> bool:
         ids = self.blocked.get(project_id)
         return ids is not None and distinct_id in ids
 
-    def replace(self, blocked: dict[int, frozenset[str]]) -> None:
+    def distinct_id_limit(self, project_id: int) -> int | None:
+        return self.limits.get(project_id)
+
+    def replace(
+        self, blocked: dict[int, frozenset[str]], limits: dict[int, int] | None = None
+    ) -> None:
         self.blocked = blocked
+        if limits is not None:
+            self.limits = limits
 
 
-async def load_blocked_distinct_ids(connection: Any) -> dict[int, frozenset[str]]:
+async def load_identity_rules(connection: Any) -> IdentityRules:
     rows = await connection.fetch(
-        "SELECT id, blocked_distinct_ids FROM projects WHERE cardinality(blocked_distinct_ids) > 0"
+        "SELECT id, blocked_distinct_ids, max_distinct_ids_per_person FROM projects"
+        " WHERE cardinality(blocked_distinct_ids) > 0 OR max_distinct_ids_per_person IS NOT NULL"
     )
-    return {int(row["id"]): frozenset(row["blocked_distinct_ids"]) for row in rows}
+    return IdentityRules(
+        blocked={
+            int(row["id"]): frozenset(row["blocked_distinct_ids"])
+            for row in rows
+            if row["blocked_distinct_ids"]
+        },
+        limits={
+            int(row["id"]): int(row["max_distinct_ids_per_person"])
+            for row in rows
+            if row["max_distinct_ids_per_person"] is not None
+        },
+    )
+
+
+async def set_distinct_id_limit(connection: Any, project_id: int, limit: int | None) -> None:
+    """Raises LookupError for an unknown project."""
+    status = await connection.execute(
+        "UPDATE projects SET max_distinct_ids_per_person = $2 WHERE id = $1", project_id, limit
+    )
+    if status.endswith(" 0"):
+        raise LookupError(f"project {project_id} is not registered")
 
 
 async def set_blocked(connection: Any, project_id: int, ids: list[str], blocked: bool) -> list[str]:

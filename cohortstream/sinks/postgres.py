@@ -13,7 +13,7 @@ import redis.asyncio as redis
 from cohortstream.assignment.store import assigned_positions, load_rules, write_assignments
 from cohortstream.cohorts.definition import CohortDefinition
 from cohortstream.cohorts.store import load_definitions
-from cohortstream.projects.identity_rules import load_blocked_distinct_ids
+from cohortstream.projects.identity_rules import IdentityRules, load_identity_rules
 from cohortstream.projects.registry import load_project_ids
 from cohortstream.settings import Settings
 from cohortstream.sinks.definitions_sink import CacheInvalidator, RedisInvalidator
@@ -57,9 +57,9 @@ class PostgresConnections:
         async with (await self.pool()).acquire() as connection:
             return await load_project_ids(connection)
 
-    async def blocked_distinct_ids(self) -> dict[int, frozenset[str]]:
+    async def identity_rules(self) -> IdentityRules:
         async with (await self.pool()).acquire() as connection:
-            return await load_blocked_distinct_ids(connection)
+            return await load_identity_rules(connection)
 
     async def definitions(
         self,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cohortstream.cohorts.definition import CohortDefinition
+from cohortstream.projects.identity_rules import IdentityRules
 from cohortstream.retry import RetryPolicy, retry
 from cohortstream.settings import Settings
 from cohortstream.sinks.batching import BatchingSink
@@ -55,8 +56,8 @@ class Wiring:
     # idempotency key -> rotation position, for keys assigned before
     assigned_positions: Callable[[list[str]], Awaitable[dict[str, int]]] | None = None
     assignments: Publisher | None = None
-    # project id -> blocked distinct_ids (None: no identity rules)
-    load_blocked_distinct_ids: Callable[[], Awaitable[dict[int, frozenset[str]]]] | None = None
+    # Blocked distinct_ids and distinct_id limits per project (None: no identity rules)
+    load_identity_rules: Callable[[], Awaitable[IdentityRules]] | None = None
     _person_store: PersonStore | None = field(default=None, repr=False)
     _person_sink: BatchingSink[dict[str, Any]] | None = field(default=None, repr=False)
     _event_sink: BatchingSink[EnrichedEvent] | None = field(default=None, repr=False)

@@ -249,6 +249,7 @@ def _on_link(
                 "version": version,
                 "kind": command["kind"],
                 "timestamp_us": command.get("timestamp_us", 0),
+                "uuid": command.get("uuid"),  # the event that linked it, for warnings
             }
         )
         return

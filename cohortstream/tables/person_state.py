@@ -47,6 +47,11 @@ class PersonState(TypedDict, total=False):
     evaluated_at: int  # the latest moment cohorts were evaluated at (seconds)
     manual: list[str]  # in ``moved``: the manual cohorts the merged-away person was in
     erased_before_s: int  # deleted then: replayed history from before it is ignored
+    # Under a distinct_id limit (persons.py): room promised to persons about to
+    # hand their state over (person id -> their distinct_ids), and distinct_ids
+    # refused at the limit (-> the mapping version refused).
+    reserved: dict[str, list[str]]
+    refused: dict[str, int]
 
 
 def new_person(project_id: int, person_id: str, created_at_us: int) -> PersonState:

@@ -7,6 +7,10 @@ forwarding chains strictly descend and end (merges of merges converge). Which
 side's property values win is carried separately (``incoming_wins``), so the
 semantic winner of ``$identify`` keeps precedence whichever id survives.
 
+Under a project's distinct_id limit a merge is two-phase: the root about to
+hand over first offers its distinct_ids, and the other makes room or refuses
+(see ``_offer``).
+
 Every step is idempotent: re-applying a command (at-least-once delivery)
 re-sends what it sent before and changes no state.
 """
@@ -17,6 +21,7 @@ from collections.abc import Callable, MutableMapping
 from typing import Any, NamedTuple
 
 from cohortstream.cohorts.registry import CohortRegistry, ProjectCohorts
+from cohortstream.projects.identity_rules import IdentityRules
 from cohortstream.tables.commands import ALIAS, IDENTIFY, MERGE_DANGEROUSLY, Command, Outbox
 from cohortstream.tables.keys import partition_slot, person_key
 from cohortstream.tables.person_cohorts import (
@@ -70,6 +75,7 @@ class Applying(NamedTuple):
     command: Command
     outbox: Outbox
     project: ProjectCohorts | None  # its cohorts as this partition evaluates them
+    limit: int | None = None  # the project's distinct_id limit per person, if any
 
 
 def handle_person_command(
@@ -77,9 +83,11 @@ def handle_person_command(
     command: Command,
     outbox: Outbox,
     cohorts: CohortRegistry | None = None,
+    rules: IdentityRules | None = None,
 ) -> None:
     """Apply one command; what it causes elsewhere goes to ``outbox``. With a
-    cohort registry, the person's cohorts are kept too."""
+    cohort registry, the person's cohorts are kept too; with identity rules,
+    their distinct_id limits."""
     key = person_key(command["project_id"], command["person_id"])
     state = table.get(key)
     if command["op"] == "absorbed":
@@ -93,6 +101,8 @@ def handle_person_command(
         if command["op"] == "union":
             _resend_hand_over(state, outbox)
             _union_step(command, state["id"], state["forward"], outbox)
+        elif command["op"] == "accept":
+            _accepted_after_leaving(state, command, outbox)
         else:
             outbox.person_commands.append(
                 {**command, "person_id": state["forward"], "forwarded": True}
@@ -103,7 +113,8 @@ def handle_person_command(
         outbox.rows.append(_warning(command, "unknown_person_command", f"op {command['op']!r}"))
         return
     project = cohorts.for_person(command["project_id"], key) if cohorts is not None else None
-    handler(Applying(table, key, state, command, outbox, project))
+    limit = rules.distinct_id_limit(command["project_id"]) if rules is not None else None
+    handler(Applying(table, key, state, command, outbox, project, limit))
 
 
 def _live_or_new(state: PersonState | None, command: Command, created_at_us: int) -> PersonState:
@@ -115,7 +126,7 @@ def _live_or_new(state: PersonState | None, command: Command, created_at_us: int
 
 
 def _on_event(applying: Applying) -> None:
-    table, key, state, command, outbox, project = applying
+    table, key, state, command, outbox, project, _ = applying
     timestamp_us = command["timestamp_us"]
     person = _live_or_new(state, command, timestamp_us)
     created = person is not state
@@ -203,6 +214,8 @@ def _attach(person: PersonState, command: Command, outbox: Outbox) -> bool:
     known = person["distinct_ids"].get(distinct_id)
     if known is not None and known >= version:
         return False
+    if person.get("refused", {}).get(distinct_id, -1) >= version:
+        return False  # an event sent before the refusal reached the identity stage
     if command.get("forwarded"):
         version += 1
         outbox.identity_commands.append(_repoint(person, distinct_id, version))
@@ -212,9 +225,12 @@ def _attach(person: PersonState, command: Command, outbox: Outbox) -> bool:
 
 
 def _on_attach(applying: Applying) -> None:
-    table, key, state, command, outbox, _ = applying
+    table, key, state, command, outbox, _, limit = applying
     person = _live_or_new(state, command, command.get("timestamp_us", 0))
     created = person is not state
+    if limit is not None and _over_limit(person, command["distinct_id"], limit):
+        _refuse_attach(table, key, person, command, outbox, limit)
+        return
     changed = _attach(person, command, outbox)
     if changed and command.get("kind") in (IDENTIFY, ALIAS):
         person["is_identified"] = True
@@ -223,6 +239,40 @@ def _on_attach(applying: Applying) -> None:
             person["version"] += 1
         table[key] = person
         outbox.rows.append(person_row(person))
+
+
+def _over_limit(person: PersonState, distinct_id: str, limit: int) -> bool:
+    return len(_room_ids(person) | {distinct_id}) > limit
+
+
+def _refuse_attach(
+    table: PersonTable, key: str, person: PersonState, command: Command, outbox: Outbox, limit: int
+) -> None:
+    """The person is full: the identity stage maps the distinct_id to no one again
+    (its next event makes it a person of its own), and events of it already on the
+    way here do not attach it (``refused``)."""
+    distinct_id, version = command["distinct_id"], command.get("version", 0)
+    outbox.identity_commands.append(
+        {
+            "op": "unlink",
+            "project_id": person["project_id"],
+            "distinct_id": distinct_id,
+            "version": version + 1,
+        }
+    )
+    refused = person.get("refused", {})
+    if refused.get(distinct_id, -1) >= version:
+        return  # a repeat: the warning went out the first time
+    outbox.rows.append(
+        _warning(
+            command,
+            "cannot_attach_too_many_distinct_ids",
+            f"person {person['id']} has reached the project's limit of {limit} distinct_ids;"
+            f" {distinct_id!r} stays apart",
+        )
+    )
+    person["refused"] = {**refused, distinct_id: version}
+    table[key] = person
 
 
 def _on_merge(applying: Applying) -> None:
@@ -272,7 +322,7 @@ def _union_step(
 
 def _on_union(applying: Applying) -> None:
     """This person is the larger of the pair and a root: hand its state to the smaller."""
-    table, key, state, command, outbox, project = applying
+    state, command, outbox = applying.state, applying.command, applying.outbox
     me = command["person_id"]
     other = command["winner"] if command["loser"] == me else command["loser"]
     if other == me:
@@ -288,34 +338,151 @@ def _on_union(applying: Applying) -> None:
             )
         )
         return
+    if applying.limit is not None:
+        # The receiving root must first make room: nothing moves until it accepts.
+        outbox.person_commands.append(_offer(state, me, other, command))
+        return
+    _hand_over(applying, other, command)
+
+
+def _hand_over(applying: Applying, to: str, union: Command) -> None:
+    """Leave every cohort, become a tombstone forwarding to ``to``, send the state there."""
+    table, key, state, command, outbox, project, _ = applying
+    me = command["person_id"]
     if state is None or state.get("deleted"):
         # Known to the identity stage only (its first event is still on the way):
         # an empty person hands over nothing but its id.
         state = _live_or_new(state, command, 2**62)
     state = {**state}
     manual = manual_memberships(state, project)
-    leave_all(state, project, command.get("at", 0), "merge", outbox)
+    leave_all(state, project, union.get("at", 0), "merge", outbox)
     moved: PersonState = {**state, "manual": manual}
-    incoming_wins = command["winner"] == me
+    incoming_wins = union["winner"] == me
     table[key] = {
         "project_id": state["project_id"],
         "id": me,
         "version": state["version"] + 1,
-        "forward": other,
+        "forward": to,
         "moved": moved,
         "incoming_wins": incoming_wins,
-        "kind": command["kind"],
-        "at": command.get("at", 0),
+        "kind": union["kind"],
+        "at": union.get("at", 0),
     }
     _send_hand_over(
         moved,
-        other,
+        to,
         incoming_wins=incoming_wins,
-        kind=command["kind"],
-        at=command.get("at", 0),
+        kind=union["kind"],
+        at=union.get("at", 0),
         outbox=outbox,
     )
     outbox.rows.append(deleted_person_row(state, state["version"] + 1))
+
+
+# A distinct_id limit makes a merge two-phase. The root about to hand its state
+# over offers its distinct_ids (with those it has promised room for) to the other
+# root, which refuses with a warning if the two together would pass the limit,
+# or else reserves room for them and accepts; only then does the state move.
+# Reservations count against later offers and attaches, travel with a hand-over
+# and end when the promised state arrives or its sender has gone elsewhere.
+
+
+def _room_ids(person: PersonState, excluding: str | None = None) -> set[str]:
+    """The person's distinct_ids and those it has promised room for."""
+    ids = set(person["distinct_ids"])
+    for sender, promised in person.get("reserved", {}).items():
+        if sender != excluding:
+            ids.update(promised)
+    return ids
+
+
+def _offer(state: PersonState | None, me: str, to: str, union: Command) -> Command:
+    ids = sorted(_room_ids(state)) if is_live(state) and state is not None else []
+    return {
+        "op": "offer",
+        "project_id": union["project_id"],
+        "person_id": to,
+        "from": me,
+        "ids": ids,
+        "uuid": union.get("uuid"),
+        "distinct_id": union.get("distinct_id"),
+        "union": {k: union.get(k) for k in _UNION_FIELDS},
+    }
+
+
+_UNION_FIELDS = ("loser", "winner", "kind", "uuid", "distinct_id", "refuse", "at")
+
+
+def _on_offer(applying: Applying) -> None:
+    """Another root offers to hand its state over here: make room, or refuse."""
+    table, key, state, command, outbox, _, limit = applying
+    sender = command["from"]
+    person = _live_or_new(state, command, 2**62)
+    if sender in person["merged"]:
+        return  # a repeat whose hand-over has arrived: room kept now would never be freed
+    together = _room_ids(person, excluding=sender) | set(command["ids"])
+    if limit is not None and len(together) > limit:
+        if sender in person.get("reserved", {}):  # room kept for its earlier offer
+            person["reserved"] = {k: v for k, v in person["reserved"].items() if k != sender}
+            table[key] = person
+        outbox.rows.append(
+            _warning(
+                command,
+                "cannot_merge_too_many_distinct_ids",
+                f"persons {sender} and {person['id']} would have {len(together)} distinct_ids"
+                f" together; the project's limit is {limit}",
+            )
+        )
+        return
+    reserved = person.get("reserved", {})
+    if reserved.get(sender) != command["ids"]:
+        person["reserved"] = {**reserved, sender: command["ids"]}
+        table[key] = person
+    outbox.person_commands.append(
+        {
+            "op": "accept",
+            "project_id": command["project_id"],
+            "person_id": sender,
+            "to": person["id"],
+            "ids": command["ids"],
+            "union": command["union"],
+        }
+    )
+
+
+def _on_accept(applying: Applying) -> None:
+    """The other root has made room: hand over, unless more ids came here meanwhile."""
+    state, command, outbox = applying.state, applying.command, applying.outbox
+    union = {**command["union"], "project_id": command["project_id"]}
+    if is_live(state) and state is not None and not _room_ids(state) <= set(command["ids"]):
+        outbox.person_commands.append(_offer(state, command["person_id"], command["to"], union))
+        return
+    _hand_over(applying, command["to"], union)
+
+
+def _accepted_after_leaving(tombstone: PersonState, command: Command, outbox: Outbox) -> None:
+    """An acceptance reaching a person merged away: a repeat of the one it acted on,
+    or one from a root it did not go to, whose room is given back and whose
+    union goes on from where this person went."""
+    if tombstone["forward"] == command["to"]:
+        return
+    outbox.person_commands.append(
+        {
+            "op": "release",
+            "project_id": command["project_id"],
+            "person_id": command["to"],
+            "from": tombstone["id"],
+        }
+    )
+    union = {**command["union"], "project_id": command["project_id"]}
+    _union_step(union, tombstone["id"], tombstone["forward"], outbox)
+
+
+def _on_release(applying: Applying) -> None:
+    table, key, state, command, _, _, _ = applying
+    if is_live(state) and state is not None and command["from"] in state.get("reserved", {}):
+        reserved = {k: v for k, v in state["reserved"].items() if k != command["from"]}
+        table[key] = {**state, "reserved": reserved}
 
 
 def _send_hand_over(
@@ -360,7 +527,7 @@ def _drop_hand_over_copy(
 
 
 def _on_absorb(applying: Applying) -> None:
-    table, key, state, command, outbox, project = applying
+    table, key, state, command, outbox, project, _ = applying
     incoming: PersonState = command["state"]
     person = _live_or_new(state, command, incoming["created_at_us"])
     if incoming["id"] in person["merged"]:
@@ -373,6 +540,7 @@ def _on_absorb(applying: Applying) -> None:
         identified=command["kind"] in (IDENTIFY, ALIAS),
         properties_by=merge_properties_by,
     )
+    _take_over_reservations(person, incoming)
     if project is not None:
         now = command.get("at", 0)
         merge_cohort_state(person, incoming, project, now)
@@ -386,6 +554,20 @@ def _on_absorb(applying: Applying) -> None:
     table[key] = person
     _announce_absorbed(person, incoming, outbox)
     outbox.rows.append(person_row(person))
+
+
+def _take_over_reservations(person: PersonState, incoming: PersonState) -> None:
+    """The room kept for ``incoming`` is filled; the room it kept for others is now
+    kept here, where their state will be forwarded."""
+    reserved = {
+        sender: ids
+        for sender, ids in {**person.get("reserved", {}), **incoming.get("reserved", {})}.items()
+        if sender != incoming["id"]
+    }
+    if reserved:
+        person["reserved"] = reserved
+    else:
+        person.pop("reserved", None)
 
 
 def _announce_absorbed(person: PersonState, incoming: PersonState, outbox: Outbox) -> None:
@@ -419,14 +601,14 @@ def _announce_absorbed(person: PersonState, incoming: PersonState, outbox: Outbo
 
 
 def _on_delete(applying: Applying) -> None:
-    table, key, state, command, outbox, project = applying
+    table, key, state, command, outbox, project, _ = applying
     if is_live(state) and state is not None:
         _delete(table, key, state, outbox, project, command.get("at", 0), command.get("uuid", ""))
 
 
 def _on_tick(applying: Applying) -> None:
     """A deadline passed: occurrences left windows, an absence completed, a dwell ended."""
-    table, key, state, command, outbox, project = applying
+    table, key, state, command, outbox, project, _ = applying
     if not is_live(state) or state is None or project is None:
         return
     if evaluate_cohorts(state, project, command["at"], "timer", outbox):
@@ -439,7 +621,7 @@ def _on_tick(applying: Applying) -> None:
 def _on_backfill(applying: Applying) -> None:
     """A historical occurrence for a cohort being materialized: counted, not evaluated
     (the partition's activation evaluates it silently). Nothing before an erasure."""
-    table, key, state, command, outbox, project = applying
+    table, key, state, command, outbox, project, _ = applying
     if not is_live(state) or state is None or project is None:
         return
     if command.get("received_s", 0) <= state.get("erased_before_s", -1):
@@ -630,6 +812,9 @@ _HANDLERS: dict[str, Callable[[Applying], None]] = {
     "merge": _on_merge,
     "union": _on_union,
     "absorb": _on_absorb,
+    "offer": _on_offer,
+    "accept": _on_accept,
+    "release": _on_release,
     "delete": _on_delete,
     "tick": _on_tick,
     "backfill": _on_backfill,

@@ -1,5 +1,5 @@
 """Unknown projects are dead-lettered; registered later, their events replay into ClickHouse.
-A distinct_id the project blocks is dead-lettered."""
+A distinct_id the project blocks is dead-lettered; one past its distinct_id limit is refused."""
 
 from __future__ import annotations
 
@@ -78,6 +78,7 @@ async def _unknown_then_registered(stack, workers, warehouse):
         workers=workers,
     )
     await _blocked_distinct_id(stack, workers)
+    await _distinct_id_limit(stack, workers, warehouse)
 
 
 async def _blocked_distinct_id(stack, workers):
@@ -97,3 +98,47 @@ async def _blocked_distinct_id(stack, workers):
             await producer.send(orjson.dumps(event), f"{UNREGISTERED}:shared-login".encode())
         letters = await tail.wait_for(blocked_letter, 1, timeout_s=60)
     assert len(letters) == 1, workers.logs()
+
+
+async def _distinct_id_limit(stack, workers, warehouse):
+    """A person at the project's distinct_id limit refuses one more, with a warning,
+    and that id's next event makes a person of its own."""
+    limited = run_cli(stack, "projects", "limit", str(UNREGISTERED), "2")
+    assert limited.returncode == 0, limited.stderr
+    assert run_cli(stack, "projects", "limit", "999999", "2").returncode != 0
+    assert run_cli(stack, "projects", "limit", str(UNREGISTERED), "0").returncode != 0
+    await asyncio.sleep(6)  # one registry refresh in the worker
+    sends = [
+        ("lim-user", "$pageview", {}),
+        ("lim-user", "$create_alias", {"alias": "lim-phone"}),
+        ("lim-user", "$create_alias", {"alias": "lim-tablet"}),
+    ]
+    async with EventProducer(stack.kafka_broker, stack.events_topic) as producer:
+        for distinct_id, name, properties in sends:
+            event = {
+                "event": name,
+                "distinct_id": distinct_id,
+                "project_id": UNREGISTERED,
+                "properties": properties,
+            }
+            await producer.send(orjson.dumps(event), f"{UNREGISTERED}:{distinct_id}".encode())
+            await asyncio.sleep(1)  # in order: the refusal is of the third id
+    await wait_for_count(
+        warehouse,
+        "SELECT count() AS n FROM ingestion_warnings"
+        f" WHERE project_id = {UNREGISTERED} AND code = 'cannot_attach_too_many_distinct_ids'",
+        1,
+        timeout_s=60,
+        workers=workers,
+    )
+    async with EventProducer(stack.kafka_broker, stack.events_topic) as producer:
+        event = {"event": "$pageview", "distinct_id": "lim-tablet", "project_id": UNREGISTERED}
+        await producer.send(orjson.dumps(event), f"{UNREGISTERED}:lim-tablet".encode())
+    await wait_for_count(
+        warehouse,
+        "SELECT uniqExact(person_id) AS n FROM person_distinct_ids FINAL"
+        f" WHERE project_id = {UNREGISTERED} AND distinct_id LIKE 'lim-%' AND NOT is_deleted",
+        2,
+        timeout_s=60,
+        workers=workers,
+    )

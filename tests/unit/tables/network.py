@@ -128,7 +128,7 @@ class Network:
                 self.persons, self.activations, partition, keys, message, self.cohorts, outbox
             )
         else:
-            handle_person_command(self.persons, message, outbox, self.cohorts)
+            handle_person_command(self.persons, message, outbox, self.cohorts, self.rules)
         self._route(outbox)
         self.delivered += 1
         return True

@@ -17,6 +17,7 @@ import pytest
 from cohortstream.cohorts.definition import parse_definition
 from cohortstream.cohorts.registry import CohortRegistry
 from cohortstream.oracle.cohorts import CohortsOracle
+from cohortstream.projects.identity_rules import IdentityRules
 from cohortstream.tables.person_state import is_live
 
 from .cohort_workload import COHORTS, cohort_workload
@@ -47,10 +48,16 @@ def by_key(transitions: list[dict[str, Any]], where: str) -> dict[str, dict[str,
     return keyed
 
 
-def run_both(seed: int, redelivery: float, crashes: float = 0.0) -> tuple[Network, CohortsOracle]:
+def run_both(
+    seed: int, redelivery: float, crashes: float = 0.0, rules: IdentityRules | None = None
+) -> tuple[Network, CohortsOracle]:
     events = cohort_workload(seed)
     network = Network(
-        seed=seed, redelivery=redelivery, crashes=crashes, cohorts=CohortRegistry(DEFINITIONS)
+        seed=seed,
+        redelivery=redelivery,
+        crashes=crashes,
+        cohorts=CohortRegistry(DEFINITIONS),
+        rules=rules or IdentityRules(),
     )
     oracle = CohortsOracle(DEFINITIONS)
     for second, batch in itertools.groupby(events, key=received):
@@ -93,3 +100,14 @@ def test_crashes_lose_nothing_and_repeat_nothing(seed):
     network, oracle = run_both(seed, redelivery=0.05, crashes=0.02)
     assert stream_members(network) == oracle.members()
     assert by_key(network.transitions, "stream") == by_key(oracle.transitions, "oracle")
+
+
+@pytest.mark.parametrize("seed", range(200, 210))
+def test_two_phase_merges_under_a_limit_nobody_reaches_change_no_cohort(seed):
+    """With a distinct_id limit, merges wait for the survivor to make room: the
+    cohorts, merges included, are still the oracle's."""
+    rules = IdentityRules(limits={1: 1_000})
+    network, oracle = run_both(seed, redelivery=0.1, crashes=0.01 if seed % 2 else 0.0, rules=rules)
+    assert stream_members(network) == oracle.members()
+    assert by_key(network.transitions, "stream") == by_key(oracle.transitions, "oracle")
+    assert any(t["source"] == "merge" for t in oracle.transitions)
