@@ -70,6 +70,9 @@ class Settings:
     # Which clock orders person property writes: event_time (a late $set older than
     # the value it would replace is ignored) or received (the last to arrive wins).
     person_properties_order: str = "event_time"
+    # Corrective transitions (source: late) for events that arrive at most this many
+    # seconds after their time; 0: none. Counters then keep that much more history.
+    late_corrections_within_s: int = 0
     # A worker's own directory for RocksDB tables; empty: <state dir>/tables/<host>-<web port>.
     table_data_dir: str = ""
     # Per partition of each table (5 tables x the partitions a worker holds).
@@ -162,6 +165,8 @@ class Settings:
                 f"PERSON_PROPERTIES_ORDER={self.person_properties_order!r}: "
                 "expected event_time or received"
             )
+        if not 0 <= self.late_corrections_within_s <= 7 * 86_400:
+            raise SettingsError("LATE_CORRECTIONS_WITHIN_S must be between 0 and 604800 (7 days)")
         if self.rocksdb_block_cache_mb < 1 or self.rocksdb_write_buffer_mb < 1:
             raise SettingsError("ROCKSDB_BLOCK_CACHE_MB and ROCKSDB_WRITE_BUFFER_MB must be >= 1")
         if self.sink_flush_seconds <= 0:

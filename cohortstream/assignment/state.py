@@ -60,8 +60,8 @@ def take_transition(
     if offset <= state["last_offset"]:
         return Outcome(state)  # taken before
     updated = {**state, "last_offset": offset}
-    if transition.get("kind") != "entered":
-        return Outcome(updated)
+    if transition.get("kind") != "entered" or transition.get("source") == "late":
+        return Outcome(updated)  # a late correction's entry is over already
     outcome = Outcome(updated)
     _assign_or_park(outcome, rule, transition, {} if positions is None else positions)
     return outcome

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from itertools import pairwise
 from typing import Any
 
+from cohortstream.cohorts import late
 from cohortstream.cohorts import periods as calendar
 from cohortstream.cohorts.definition import (
     AndCondition,
@@ -39,8 +40,11 @@ from cohortstream.tables.identities import MANUAL_MEMBERSHIP_EVENT, manual_membe
 
 
 class CohortsOracle(PersonsOracle):
-    def __init__(self, definitions: Iterable[CohortDefinition]) -> None:
+    def __init__(
+        self, definitions: Iterable[CohortDefinition], late_corrections_within_s: int = 0
+    ) -> None:
         super().__init__()
+        self.late_within = late_corrections_within_s
         by_project: dict[int, list[CohortDefinition]] = {}
         for definition in definitions:
             by_project.setdefault(definition.project_id, []).append(definition)
@@ -84,7 +88,7 @@ class CohortsOracle(PersonsOracle):
         super().apply(event)
         # What the event itself caused names it; what a merge it made caused does not.
         for change in self.transitions[start:]:
-            caused = change["source"] in ("event", "manual", "delete")
+            caused = change["source"] in ("event", "manual", "delete", "late")
             change["event_uuid"] = event["uuid"] if caused else ""
 
     def advance(self, now: int) -> None:
@@ -127,10 +131,12 @@ class CohortsOracle(PersonsOracle):
     def _received(self, group: _Group, event: dict[str, Any]) -> None:
         project_id = event["project_id"]
         self._live[group.id] = (project_id, group)
-        self._occurrences[group.id].setdefault(
-            event["uuid"],
-            (event["timestamp_us"] // 1_000_000, event["event"], event["properties"]),
-        )
+        occurrences = self._occurrences[group.id]
+        at = event["timestamp_us"] // 1_000_000
+        before = None if event["uuid"] in occurrences else dict(occurrences)
+        occurrences.setdefault(event["uuid"], (at, event["event"], event["properties"]))
+        if before is not None and at < self.clock <= at + self.late_within:
+            self._correct_late(group.id, before, at, event["uuid"])
         manual = manual_membership(event["properties"])
         if event["event"] == MANUAL_MEMBERSHIP_EVENT and isinstance(manual, dict):
             self._set_manual(group.id, manual["cohort_id"], manual["member"], "manual")
@@ -157,6 +163,46 @@ class CohortsOracle(PersonsOracle):
         for cohort_id in self._handed_over:  # manual memberships follow the merge
             self._set_manual(group.id, cohort_id, True, "merge")
         self._evaluate(group.id, self.clock, "merge")
+
+    def _correct_late(
+        self,
+        person_id: str,
+        before: dict[str, tuple[int, str, dict[str, Any]]],
+        at: int,
+        event_uuid: str,
+    ) -> None:
+        """What the criteria were from ``at`` to now without and with the late
+        occurrence, each from every occurrence at every moment it can change."""
+        project_id, _ = self._live[person_id]
+        after = self._occurrences[person_id]
+        for definition in self._cohorts.get(project_id, []):
+            if not late.correctable(definition):
+                continue
+            self._occurrences[person_id] = before
+            without = self._history(definition, person_id, project_id, at)
+            self._occurrences[person_id] = after
+            with_it = self._history(definition, person_id, project_id, at)
+            for kind, moment in late.differences(without, with_it, self.clock):
+                self.transitions.append(
+                    late.late_transition(definition, person_id, kind, moment, event_uuid)
+                )
+
+    def _history(
+        self, definition: CohortDefinition, person_id: str, project_id: int, start: int
+    ) -> late.History:
+        delays, periods = self._delays.get(project_id, []), self._periods.get(project_id, [])
+        moments = {start} | {
+            m
+            for at, _, _ in self._occurrences[person_id].values()
+            for m in change_moments(at, delays, periods)
+            if start < m <= self.clock
+        }
+        found: late.History = []
+        for moment in sorted(moments):
+            holds = self._holds(definition.criteria, person_id, moment, {}, {})
+            if not found or found[-1][1] != holds:
+                found.append((moment, holds))
+        return found
 
     def _set_manual(self, person_id: str, cohort_id: str, member: bool, source: str) -> None:
         project_id, _ = self._live[person_id]

@@ -11,6 +11,7 @@ import faust
 from cohortstream.settings import Settings
 from cohortstream.streams import codec, transport  # noqa: F401 - registers both
 from cohortstream.streams.records import MAX_MESSAGE_BYTES
+from cohortstream.tables import person_cohorts
 from cohortstream.tables import persons as person_rules
 
 # Internal topics: JSON lists, one message per destination partition and batch.
@@ -25,6 +26,7 @@ settings = Settings.load()
 transport.fetch_max_wait_ms = settings.consumer_fetch_max_wait_ms
 person_rules.merge_properties_by = settings.person_merge_properties
 person_rules.properties_order = settings.person_properties_order
+person_cohorts.late_corrections_within_s = settings.late_corrections_within_s
 
 
 class CohortstreamApp(faust.App):  # type: ignore[misc]

@@ -9,13 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from cohortstream.cohorts.counters import merge_counters, record
+from cohortstream.cohorts import late
+from cohortstream.cohorts.counters import Counter, merge_counters, record
 from cohortstream.cohorts.definition import CohortDefinition
 from cohortstream.cohorts.evaluate import Outcome, evaluate
 from cohortstream.cohorts.membership import ENTERED, LEFT, Membership, step, transition
 from cohortstream.cohorts.registry import ProjectCohorts
 from cohortstream.tables.commands import Outbox
 from cohortstream.tables.person_state import PersonState
+
+# The lateness bound of corrective transitions in seconds (setting
+# LATE_CORRECTIONS_WITHIN; set by the app); 0: none. Counters keep what
+# answering from that long ago on needs.
+late_corrections_within_s = 0
 
 
 def record_occurrences(
@@ -35,7 +41,7 @@ def record_occurrences(
         if needs is None:
             continue  # a definition changed since ingestion matched it
         before = counters.get(spec)
-        after = record(before, at, event_uuid, needs, now)
+        after = record(before, at, event_uuid, needs, now - late_corrections_within_s)
         if after != before:
             counters[spec] = after
             changed.add(spec)
@@ -54,7 +60,9 @@ def merge_cohort_state(
     for spec, counter in incoming["counters"].items():
         needs = project.needs.get(spec)
         if needs is not None:
-            counters[spec] = merge_counters(counters.get(spec), counter, needs, now)
+            counters[spec] = merge_counters(
+                counters.get(spec), counter, needs, now - late_corrections_within_s
+            )
     target["counters"] = counters
 
 
@@ -130,6 +138,42 @@ def evaluate_cohorts(
         person["next_check"] = next_check
         changed = True
     return changed
+
+
+def correct_late(
+    person: PersonState,
+    project: ProjectCohorts,
+    before: dict[str, Counter],
+    moved: set[str],
+    at: int,
+    now: int,
+    event_uuid: str,
+    outbox: Outbox,
+) -> None:
+    """The corrective transitions of an occurrence at ``at`` that arrived at ``now``
+    and changed the counters ``moved`` (``before``: as they were); see ``cohorts.late``."""
+    now = max(now, person.get("evaluated_at", 0))
+    if not moved or not at < now <= at + late_corrections_within_s:
+        return
+    after = person.get("counters", {})
+    for definition in project.cohorts:
+        if (
+            definition.id in project.silent
+            or moved.isdisjoint(project.reads_specs.get(definition.id, ()))
+            or not late.correctable(definition)
+        ):
+            continue
+        before_history = _criteria_history(definition.criteria, before, at, now)
+        after_history = _criteria_history(definition.criteria, after, at, now)
+        for kind, moment in late.differences(before_history, after_history, now):
+            change = late.late_transition(definition, person["id"], kind, moment, event_uuid)
+            _emit(outbox, change, event_uuid)
+
+
+def _criteria_history(
+    criteria: Any, counters: dict[str, Counter], start: int, end: int
+) -> late.History:
+    return late.history(lambda when: evaluate(criteria, when, {}, counters, {}), start, end)
 
 
 def is_due(person: PersonState, now: int) -> bool:

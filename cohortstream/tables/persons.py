@@ -22,9 +22,11 @@ from typing import Any, NamedTuple
 
 from cohortstream.cohorts.registry import CohortRegistry, ProjectCohorts
 from cohortstream.projects.identity_rules import IdentityRules
+from cohortstream.tables import person_cohorts
 from cohortstream.tables.commands import ALIAS, IDENTIFY, MERGE_DANGEROUSLY, Command, Outbox
 from cohortstream.tables.keys import partition_slot, person_key
 from cohortstream.tables.person_cohorts import (
+    correct_late,
     evaluate_cohorts,
     is_due,
     leave_all,
@@ -155,6 +157,7 @@ def _on_event(applying: Applying) -> None:
     if command.get("manual"):
         cohort_state_moved = _manual(person, command, project, now, outbox)
     if project is not None:
+        before = person.get("counters", {})  # replaced, not changed, by the recording
         moved_counters = record_occurrences(
             person,
             project,
@@ -164,6 +167,9 @@ def _on_event(applying: Applying) -> None:
             now,
         )
         cause = command["uuid"]
+        if person_cohorts.late_corrections_within_s:
+            at = timestamp_us // 1_000_000
+            correct_late(person, project, before, moved_counters, at, now, cause, outbox)
         if created or changed or cohort_state_moved or is_due(person, now):
             cohort_state_moved |= evaluate_cohorts(
                 person, project, now, "event", outbox, cause=cause

@@ -239,6 +239,29 @@ COHORTS: list[dict[str, Any]] = [
         },
         max_dwell="3h",
     ),
+    # Short windows: a late event's effect can end before it arrives (corrections).
+    _cohort(
+        "clicked-buy-10m",
+        _event("click", within="10m", where=[{"key": "button", "operator": "eq", "value": "buy"}]),
+    ),
+    _cohort(
+        "no-pageview-20m",
+        {
+            "type": "and",
+            "conditions": [_event("$pageview"), _event("$pageview", "not_exists", within="20m")],
+        },
+    ),
+    _cohort(
+        "quick-docs-buy",
+        {
+            "type": "sequence",
+            "within": "15m",
+            "steps": [
+                {"event": "$pageview"},
+                {"event": "click", "within": "5m"},
+            ],
+        },
+    ),
     _cohort(
         "quiet-since",
         {

@@ -18,6 +18,7 @@ from cohortstream.cohorts.definition import parse_definition
 from cohortstream.cohorts.registry import CohortRegistry
 from cohortstream.oracle.cohorts import CohortsOracle
 from cohortstream.projects.identity_rules import IdentityRules
+from cohortstream.tables import person_cohorts
 from cohortstream.tables.person_state import is_live
 
 from .cohort_workload import COHORTS, cohort_workload
@@ -49,7 +50,11 @@ def by_key(transitions: list[dict[str, Any]], where: str) -> dict[str, dict[str,
 
 
 def run_both(
-    seed: int, redelivery: float, crashes: float = 0.0, rules: IdentityRules | None = None
+    seed: int,
+    redelivery: float,
+    crashes: float = 0.0,
+    rules: IdentityRules | None = None,
+    late_within_s: int = 0,
 ) -> tuple[Network, CohortsOracle]:
     events = cohort_workload(seed)
     network = Network(
@@ -59,7 +64,7 @@ def run_both(
         cohorts=CohortRegistry(DEFINITIONS),
         rules=rules or IdentityRules(),
     )
-    oracle = CohortsOracle(DEFINITIONS)
+    oracle = CohortsOracle(DEFINITIONS, late_corrections_within_s=late_within_s)
     for second, batch in itertools.groupby(events, key=received):
         arrivals = list(batch)
         network.advance_clock(second - 1)
@@ -111,3 +116,29 @@ def test_two_phase_merges_under_a_limit_nobody_reaches_change_no_cohort(seed):
     assert stream_members(network) == oracle.members()
     assert by_key(network.transitions, "stream") == by_key(oracle.transitions, "oracle")
     assert any(t["source"] == "merge" for t in oracle.transitions)
+
+
+@pytest.mark.parametrize("seed", range(300, 320))
+def test_late_events_correct_the_past_as_the_oracle_does(seed, monkeypatch):
+    """Within the lateness bound, a late event's effect on the past comes out as
+    ``source: late`` transitions: the same ones, once each, as the oracle's."""
+    monkeypatch.setattr(person_cohorts, "late_corrections_within_s", 3_600)
+    redelivery, crashes = (0.1, 0.01) if seed % 2 else (0.0, 0.0)
+    network, oracle = run_both(seed, redelivery, crashes, late_within_s=3_600)
+    assert stream_members(network) == oracle.members()
+    expected = by_key(oracle.transitions, "oracle")
+    actual = by_key(network.transitions, "stream")
+    missing = sorted(set(expected) - set(actual))
+    extra = sorted(set(actual) - set(expected))
+    assert not missing and not extra, f"missing {missing[:5]}, extra {extra[:5]}"
+    assert actual == expected
+    LATE_SEEN.update(t["cohort_id"] for t in oracle.transitions if t["source"] == "late")
+
+
+LATE_SEEN: set[str] = set()
+
+
+def test_late_corrections_reach_several_kinds_of_condition():
+    """Runs after the seeds above (pytest keeps file order): they corrected cohorts
+    of more than one kind of condition."""
+    assert len(LATE_SEEN) >= 3, LATE_SEEN

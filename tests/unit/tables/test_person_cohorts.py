@@ -3,6 +3,7 @@
 from cohortstream.cohorts.definition import parse_definition
 from cohortstream.cohorts.registry import CohortRegistry
 from cohortstream.ingestion.person_ids import person_id_for
+from cohortstream.tables import person_cohorts
 from cohortstream.tables.commands import Outbox
 from cohortstream.tables.identities import resolve_event
 from cohortstream.tables.person_cohorts import is_due, note_unchanged
@@ -197,3 +198,49 @@ def test_a_person_is_due_for_evaluation_from_its_next_check_on():
     note_unchanged(person, 80)
     note_unchanged(person, 70)  # a person's clock never runs backwards
     assert person["evaluated_at"] == 80
+
+
+RECENT_BUY = {
+    "id": "recent-buy",
+    "project_id": 1,
+    "name": "Purchased in the last 30 minutes",
+    "criteria": {"type": "event", "event": "purchase", "check": "exists", "within": "30m"},
+}
+
+
+def test_a_late_purchase_whose_window_closed_before_it_arrived_is_corrected(monkeypatch):
+    monkeypatch.setattr(person_cohorts, "late_corrections_within_s", 3_600)
+    network = Network(cohorts=registry(RECENT_BUY))
+    network.send_event(event("d", "$pageview", T0, "p0"))
+    network.run()
+    late = event("d", "purchase", T0 + 600, "late-1")
+    late["created_at_us"] = (T0 + 40 * 60) * 1_000_000  # arrives 40 minutes after its time
+    for _ in range(2):  # redelivered: the counter already has it, nothing again
+        network.send_event(late)
+        network.run()
+    assert [(t["kind"], t["at"], t["source"], t["event_uuid"]) for t in network.transitions] == [
+        ("entered", T0 + 600, "late", "late-1"),
+        ("left", T0 + 600 + 1800, "late", "late-1"),
+    ]
+    assert network.transitions[0]["idempotency_key"] == (
+        f"cohort:recent-buy:{person_id_for(1, 'd')}:late:late-1:entered:{T0 + 600}"
+    )
+
+
+def test_a_late_purchase_still_counting_at_arrival_is_an_ordinary_entry(monkeypatch):
+    monkeypatch.setattr(person_cohorts, "late_corrections_within_s", 3_600)
+    network = Network(cohorts=registry(RECENT_BUY))
+    late = event("d", "purchase", T0, "late-2")
+    late["created_at_us"] = (T0 + 20 * 60) * 1_000_000
+    network.send_event(late)
+    network.run()
+    assert kinds(network) == [("recent-buy", "entered", 1, "event")]
+
+
+def test_without_a_lateness_bound_nothing_is_corrected():
+    network = Network(cohorts=registry(RECENT_BUY))
+    late = event("d", "purchase", T0, "late-3")
+    late["created_at_us"] = (T0 + 40 * 60) * 1_000_000
+    network.send_event(late)
+    network.run()
+    assert network.transitions == []
