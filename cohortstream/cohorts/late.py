@@ -32,7 +32,7 @@ from cohortstream.cohorts.definition import (
     OrCondition,
     SequenceCondition,
 )
-from cohortstream.cohorts.membership import ENTERED, LEFT
+from cohortstream.cohorts.membership import ENTERED, LEFT, transition
 
 # (moment, whether the criteria hold from it on), ascending, the first at the start.
 History = list[tuple[int, bool]]
@@ -106,13 +106,8 @@ def differences(before: History, after: History, end: int) -> list[tuple[str, in
 def late_transition(
     definition: CohortDefinition, person_id: str, kind: str, at: int, event_uuid: str
 ) -> dict[str, Any]:
+    # entry_count 0: not an entry of the count dwell and entry rules keep.
     return {
+        **transition(definition, person_id, kind, 0, at, "late"),
         "idempotency_key": f"cohort:{definition.id}:{person_id}:late:{event_uuid}:{kind}:{at}",
-        "cohort_id": definition.id,
-        "project_id": definition.project_id,
-        "person_id": person_id,
-        "kind": kind,
-        "entry_count": 0,  # not an entry of the count dwell and entry rules keep
-        "at": at,
-        "source": "late",
     }

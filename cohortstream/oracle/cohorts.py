@@ -73,6 +73,8 @@ class CohortsOracle(PersonsOracle):
         self._live: dict[str, tuple[int, _Group]] = {}
         # person id -> (its occurrences dict, their count, the moments they make)
         self._moments: dict[str, tuple[dict[str, Any], int, list[int]]] = {}
+        # (person id, spec) -> (its occurrences dict, their count, the times it reads)
+        self._times_kept: dict[tuple[str, str], tuple[dict[str, Any], int, Any]] = {}
         self.transitions: list[dict[str, Any]] = []
         self._handed_over: list[str] = []
         self.clock = 0  # the moment of the event being applied
@@ -273,12 +275,19 @@ class CohortsOracle(PersonsOracle):
         raise TypeError(f"unknown condition {condition!r}")
 
     def _times(self, condition: Any, person_id: str) -> list[tuple[int, str]]:
-        """(time, uuid) of every occurrence the condition reads, ascending."""
-        return sorted(
+        """(time, uuid) of every occurrence the condition reads, ascending; kept
+        until the person's occurrences change (they only grow, or are replaced)."""
+        occurrences = self._occurrences[person_id]
+        cached = self._times_kept.get((person_id, condition.spec_key))
+        if cached is not None and cached[0] is occurrences and cached[1] == len(occurrences):
+            return cached[2]
+        found = sorted(
             (at, uuid)
-            for uuid, (at, name, event_properties) in self._occurrences[person_id].items()
+            for uuid, (at, name, event_properties) in occurrences.items()
             if name == condition.event and matches_filters(condition.where, event_properties)
         )
+        self._times_kept[(person_id, condition.spec_key)] = (occurrences, len(occurrences), found)
+        return found
 
     def _occurrence_moments(self, person_id: str, project_id: int) -> list[int]:
         """Every moment an occurrence of the person's can change a result, ascending;

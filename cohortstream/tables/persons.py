@@ -136,7 +136,7 @@ def _on_event(applying: Applying) -> None:
         outbox.identity_commands.append(_confirm(command))
     stamp = write_stamp(command, properties_order)
     changed = created
-    changed |= _attach(person, command, outbox)
+    changed |= _attach(person, command, outbox, applying.limit)
     if command.get("set"):
         changed |= apply_set(person, command["set"], stamp)
     if command.get("set_once"):
@@ -212,7 +212,9 @@ def _manual(
     return set_manual_membership(person, definition, member, now, "manual", outbox, command["uuid"])
 
 
-def _attach(person: PersonState, command: Command, outbox: Outbox) -> bool:
+def _attach(
+    person: PersonState, command: Command, outbox: Outbox, limit: int | None = None
+) -> bool:
     """Record the command's distinct_id. Arriving through a forward means the
     identity stage still maps it to a merged-away person: re-point it here."""
     distinct_id = command["distinct_id"]
@@ -220,8 +222,11 @@ def _attach(person: PersonState, command: Command, outbox: Outbox) -> bool:
     known = person["distinct_ids"].get(distinct_id)
     if known is not None and known >= version:
         return False
-    if person.get("refused", {}).get(distinct_id, -1) >= version:
-        return False  # an event sent before the refusal reached the identity stage
+    if known is None and (
+        person.get("refused", {}).get(distinct_id, -1) >= version
+        or (limit is not None and _over_limit(person, distinct_id, limit))
+    ):
+        return False  # an event sent before a refusal reached the identity stage
     if command.get("forwarded"):
         version += 1
         outbox.identity_commands.append(_repoint(person, distinct_id, version))
@@ -247,6 +252,9 @@ def _on_attach(applying: Applying) -> None:
         outbox.rows.append(person_row(person))
 
 
+REFUSALS_KEPT = 100
+
+
 def _over_limit(person: PersonState, distinct_id: str, limit: int) -> bool:
     return len(_room_ids(person) | {distinct_id}) > limit
 
@@ -256,7 +264,9 @@ def _refuse_attach(
 ) -> None:
     """The person is full: the identity stage maps the distinct_id to no one again
     (its next event makes it a person of its own), and events of it already on the
-    way here do not attach it (``refused``)."""
+    way here do not attach it (``refused``, kept for the latest refusals only: it
+    matters until the identity stage has the unlink, and a runaway SDK refused
+    thousands of ids must not grow the person)."""
     distinct_id, version = command["distinct_id"], command.get("version", 0)
     outbox.identity_commands.append(
         {
@@ -277,7 +287,8 @@ def _refuse_attach(
             f" {distinct_id!r} stays apart",
         )
     )
-    person["refused"] = {**refused, distinct_id: version}
+    latest = [*((k, v) for k, v in refused.items() if k != distinct_id), (distinct_id, version)]
+    person["refused"] = dict(latest[-REFUSALS_KEPT:])
     table[key] = person
 
 

@@ -49,6 +49,17 @@ def by_key(transitions: list[dict[str, Any]], where: str) -> dict[str, dict[str,
     return keyed
 
 
+def assert_same(network: Network, oracle: CohortsOracle) -> None:
+    """Same memberships now, and the same transitions, key for key."""
+    assert stream_members(network) == oracle.members()
+    expected = by_key(oracle.transitions, "oracle")
+    actual = by_key(network.transitions, "stream")
+    missing = sorted(set(expected) - set(actual))
+    extra = sorted(set(actual) - set(expected))
+    assert not missing and not extra, f"missing {missing[:5]}, extra {extra[:5]}"
+    assert actual == expected
+
+
 def run_both(
     seed: int,
     redelivery: float,
@@ -85,13 +96,7 @@ def run_both(
 @pytest.mark.parametrize("seed", range(40))
 def test_stream_cohorts_equal_the_batch_oracle(seed):
     network, oracle = run_both(seed, redelivery=0.15 if seed % 2 else 0.0)
-    assert stream_members(network) == oracle.members()
-    expected = by_key(oracle.transitions, "oracle")
-    actual = by_key(network.transitions, "stream")
-    missing = sorted(set(expected) - set(actual))
-    extra = sorted(set(actual) - set(expected))
-    assert not missing and not extra, f"missing {missing[:5]}, extra {extra[:5]}"
-    assert actual == expected
+    assert_same(network, oracle)
     # The workload exercises what it claims to.
     sources = {t["source"] for t in oracle.transitions}
     assert len(oracle.transitions) > 20
@@ -103,8 +108,7 @@ def test_crashes_lose_nothing_and_repeat_nothing(seed):
     """Whole-system crashes: tables back to their last commit, everything consumed
     since delivered again, timers rebuilt from the recovered table."""
     network, oracle = run_both(seed, redelivery=0.05, crashes=0.02)
-    assert stream_members(network) == oracle.members()
-    assert by_key(network.transitions, "stream") == by_key(oracle.transitions, "oracle")
+    assert_same(network, oracle)
 
 
 @pytest.mark.parametrize("seed", range(200, 210))
@@ -113,8 +117,7 @@ def test_two_phase_merges_under_a_limit_nobody_reaches_change_no_cohort(seed):
     cohorts, merges included, are still the oracle's."""
     rules = IdentityRules(limits={1: 1_000})
     network, oracle = run_both(seed, redelivery=0.1, crashes=0.01 if seed % 2 else 0.0, rules=rules)
-    assert stream_members(network) == oracle.members()
-    assert by_key(network.transitions, "stream") == by_key(oracle.transitions, "oracle")
+    assert_same(network, oracle)
     assert any(t["source"] == "merge" for t in oracle.transitions)
 
 
@@ -125,13 +128,7 @@ def test_late_events_correct_the_past_as_the_oracle_does(seed, monkeypatch):
     monkeypatch.setattr(person_cohorts, "late_corrections_within_s", 3_600)
     redelivery, crashes = (0.1, 0.01) if seed % 2 else (0.0, 0.0)
     network, oracle = run_both(seed, redelivery, crashes, late_within_s=3_600)
-    assert stream_members(network) == oracle.members()
-    expected = by_key(oracle.transitions, "oracle")
-    actual = by_key(network.transitions, "stream")
-    missing = sorted(set(expected) - set(actual))
-    extra = sorted(set(actual) - set(expected))
-    assert not missing and not extra, f"missing {missing[:5]}, extra {extra[:5]}"
-    assert actual == expected
+    assert_same(network, oracle)
     LATE_SEEN.update(t["cohort_id"] for t in oracle.transitions if t["source"] == "late")
 
 

@@ -124,3 +124,15 @@ def test_a_merge_that_would_pass_the_limit_is_refused_and_both_persons_stay():
     codes = [row["code"] for row in network.rows if row["table"] == "warnings"]
     assert codes == ["cannot_merge_too_many_distinct_ids"]
     assert not any(state.get("reserved") for state in network.live_persons())
+
+
+def test_a_runaway_sdk_refused_again_and_again_does_not_grow_the_person():
+    network = Network(rules=limited(1))
+    network.deliver([event("shared-login", "$pageview", 0)])
+    aliases = [event("shared-login", "$create_alias", n, alias=f"anon-{n}") for n in range(1, 151)]
+    network.deliver(aliases)
+    (person,) = [p for p in network.live_persons() if "shared-login" in p["distinct_ids"]]
+    assert list(person["distinct_ids"]) == ["shared-login"]
+    assert len(person["refused"]) == 100
+    codes = [row["code"] for row in network.rows if row["table"] == "warnings"]
+    assert codes.count("cannot_attach_too_many_distinct_ids") >= 150
