@@ -78,7 +78,7 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
     assert refused.returncode != 0 and "criteria.within" in refused.stderr
 
     await ensure_topics(stack)
-    workers.start()
+    workers.start(env={"LATE_CORRECTIONS_WITHIN_S": "3600"})
     key = f"{project_id}:buyer".encode()
 
     def purchase(n: int) -> bytes:
@@ -135,6 +135,7 @@ async def test_join_on_the_qualifying_event_and_timer_driven_leave(
         await exercise_definitions_api(session, web, definition)
         await exercise_manual_members(session, web, project_id)
         await exercise_silent_backfill(session, web, warehouse, project_id, workers)
+        await exercise_late_correction(session, web, warehouse, project_id, workers)
         await exercise_static_progress(session, web, project_id, workers)
         await exercise_operations(session, web, project_id, workers)
     assert (entered["kind"], entered["entry_count"], entered["source"]) == ("entered", 1, "event")
@@ -368,6 +369,46 @@ async def wait_until_live(session, web, project_id, cohort_id, workers, timeout_
             return
         await asyncio.sleep(0.2)
     raise AssertionError(f"{cohort_id} still {status}\n{workers.logs()}")
+
+
+async def exercise_late_correction(session, web, warehouse, project_id, workers):
+    """A purchase stamped a minute ago, for a "purchased in the last 5 s" cohort: the
+    membership it meant is over, so it comes out as a pair of `late` transitions."""
+    cohort_id = "just-bought"
+    created = {
+        "id": cohort_id,
+        "project_id": project_id,
+        "name": "Purchased in the last 5 s",
+        "criteria": {"type": "event", "event": "purchase", "check": "exists", "within": "5s"},
+    }
+    async with session.post(f"{web}/cohorts", json=created) as response:
+        assert response.status == 201
+    await wait_until_live(session, web, project_id, cohort_id, workers)
+    stamped = int(time.time()) - 60
+    late = {
+        "uuid": "0193f2a0-0000-7000-8000-0000000000aa",
+        "event": "purchase",
+        "distinct_id": "late-buyer",
+        "project_id": project_id,
+        "timestamp": datetime.fromtimestamp(stamped, UTC).isoformat(),
+    }
+    settings = workers.settings
+    async with EventProducer(settings.kafka_broker, settings.events_topic) as producer:
+        await producer.send(orjson.dumps(late), f"{project_id}:late-buyer".encode())
+    query = (
+        "SELECT kind, source, toUnixTimestamp(at) AS at, event_uuid FROM cohort_transitions FINAL"
+        f" WHERE project_id = {project_id} AND cohort_id = '{cohort_id}' ORDER BY at"
+    )
+    deadline = time.monotonic() + 30
+    rows = []
+    while time.monotonic() < deadline and len(rows) < 2:
+        rows = await warehouse.query_rows(query)
+        await asyncio.sleep(0.2)
+    assert [(r["kind"], r["source"], r["at"]) for r in rows] == [
+        ("entered", "late", stamped),
+        ("left", "late", stamped + 5),
+    ], workers.logs()
+    assert {str(r["event_uuid"]) for r in rows} == {late["uuid"]}
 
 
 async def exercise_silent_backfill(session, web, warehouse, project_id, workers):
