@@ -212,8 +212,10 @@ def _on_confirm(table: IdentityTable, key: str, command: Command, outbox: Outbox
             "project_id": command["project_id"],
             "person_id": command["person_id"],
             "winner": entry[0],
-            # A repair of the stream's own making: never refused as a user's merge is.
+            # A repair of the stream's own making: never refused as a user's merge is,
+            # nor by a distinct_id limit (the identity stage already maps the id there).
             "kind": MERGE_DANGEROUSLY,
+            "repair": True,
             "uuid": None,
             "distinct_id": command["distinct_id"],
             "at": command.get("at", 0),

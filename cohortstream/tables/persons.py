@@ -332,6 +332,7 @@ def _union_step(
             "uuid": command.get("uuid"),
             "distinct_id": command.get("distinct_id"),
             "refuse": command.get("refuse", False),
+            "repair": command.get("repair", False),
             "at": command.get("at", 0),
         }
     )
@@ -355,7 +356,7 @@ def _on_union(applying: Applying) -> None:
             )
         )
         return
-    if applying.limit is not None:
+    if applying.limit is not None and not command.get("repair"):
         # The receiving root must first make room: nothing moves until it accepts.
         outbox.person_commands.append(_offer(state, me, other, command))
         return
@@ -427,7 +428,7 @@ def _offer(state: PersonState | None, me: str, to: str, union: Command) -> Comma
     }
 
 
-_UNION_FIELDS = ("loser", "winner", "kind", "uuid", "distinct_id", "refuse", "at")
+_UNION_FIELDS = ("loser", "winner", "kind", "uuid", "distinct_id", "refuse", "repair", "at")
 
 
 def _on_offer(applying: Applying) -> None:
