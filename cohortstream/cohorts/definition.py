@@ -425,15 +425,19 @@ def generation_of(definition: CohortDefinition) -> str:
     return hashlib.sha1(body, usedforsecurity=False).hexdigest()[:16]
 
 
+def leaves(condition: Any) -> list[Any]:
+    """The conditions of a criteria tree below its and/or/not, in order (none for
+    the criteria-less manual cohorts)."""
+    if isinstance(condition, (AndCondition, OrCondition)):
+        return [leaf for c in condition.conditions for leaf in leaves(c)]
+    if isinstance(condition, NotCondition):
+        return leaves(condition.condition)
+    return [] if condition is None else [condition]
+
+
 def referenced_cohorts(condition: Any) -> set[str]:
     """Ids of the cohorts a criteria tree reads."""
-    if isinstance(condition, CohortCondition):
-        return {condition.cohort_id}
-    if isinstance(condition, (AndCondition, OrCondition)):
-        return set().union(*(referenced_cohorts(c) for c in condition.conditions))
-    if isinstance(condition, NotCondition):
-        return referenced_cohorts(condition.condition)
-    return set()
+    return {c.cohort_id for c in leaves(condition) if isinstance(c, CohortCondition)}
 
 
 def dependency_order(definitions: list[CohortDefinition]) -> list[CohortDefinition]:

@@ -3,7 +3,7 @@
 An event that arrives after its time can change what a cohort's criteria were
 in the past: a purchase stamped 40 minutes ago meant "purchased within 30
 minutes" held for 30 minutes, all of it before the event arrived, and nothing
-was said. Within the lateness bound (setting ``LATE_CORRECTIONS_WITHIN``) the
+was said. Within the lateness bound (setting ``LATE_CORRECTIONS_WITHIN_S``) the
 criteria's history from the event's time to its arrival is computed twice,
 without and with it, and every stretch where the two differ and which closed
 before the arrival becomes a pair of transitions marked ``source: late`` (an
@@ -25,12 +25,10 @@ from collections.abc import Callable
 from typing import Any
 
 from cohortstream.cohorts.definition import (
-    AndCondition,
     CohortDefinition,
     EventCondition,
-    NotCondition,
-    OrCondition,
     SequenceCondition,
+    leaves,
 )
 from cohortstream.cohorts.membership import ENTERED, LEFT, transition
 
@@ -48,14 +46,8 @@ def correctable(definition: CohortDefinition) -> bool:
     )
 
 
-def _events_only(condition: Any) -> bool:
-    if isinstance(condition, (EventCondition, SequenceCondition)):
-        return True
-    if isinstance(condition, (AndCondition, OrCondition)):
-        return all(_events_only(c) for c in condition.conditions)
-    if isinstance(condition, NotCondition):
-        return _events_only(condition.condition)
-    return False
+def _events_only(criteria: Any) -> bool:
+    return all(isinstance(c, (EventCondition, SequenceCondition)) for c in leaves(criteria))
 
 
 def history(evaluate_at: Callable[[int], tuple[bool, int | None]], start: int, end: int) -> History:

@@ -12,15 +12,13 @@ from typing import Any
 
 from cohortstream.cohorts.counters import Needs, needs_of, spec_key
 from cohortstream.cohorts.definition import (
-    AndCondition,
     CohortDefinition,
     EventCondition,
-    NotCondition,
-    OrCondition,
     SequenceCondition,
     SequenceStep,
     dependency_order,
     generation_of,
+    leaves,
     referenced_cohorts,
 )
 from cohortstream.cohorts.evaluate import matches_filters
@@ -31,13 +29,7 @@ Matcher = EventCondition | SequenceStep
 
 def leaf_conditions(condition: Any) -> list[EventCondition | SequenceCondition]:
     """The conditions of a criteria tree that read counters."""
-    if isinstance(condition, (EventCondition, SequenceCondition)):
-        return [condition]
-    if isinstance(condition, (AndCondition, OrCondition)):
-        return [e for c in condition.conditions for e in leaf_conditions(c)]
-    if isinstance(condition, NotCondition):
-        return leaf_conditions(condition.condition)
-    return []
+    return [c for c in leaves(condition) if isinstance(c, (EventCondition, SequenceCondition))]
 
 
 def event_conditions(condition: Any) -> list[EventCondition]:

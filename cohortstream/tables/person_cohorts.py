@@ -19,7 +19,7 @@ from cohortstream.tables.commands import Outbox
 from cohortstream.tables.person_state import PersonState
 
 # The lateness bound of corrective transitions in seconds (setting
-# LATE_CORRECTIONS_WITHIN; set by the app); 0: none. Counters keep what
+# LATE_CORRECTIONS_WITHIN_S; set by the app); 0: none. Counters keep what
 # answering from that long ago on needs.
 late_corrections_within_s = 0
 
