@@ -51,6 +51,8 @@ def test_precedence_env_over_file_over_stack(tmp_path, monkeypatch):
         ({"CLICKHOUSE_URL": "mysql://x"}, "CLICKHOUSE_URL"),
         ({"SINK_BATCH_ROWS": "0"}, "SINK_BATCH_ROWS"),
         ({"REQUIRE_REGISTERED_PROJECT": "maybe"}, "REQUIRE_REGISTERED_PROJECT"),
+        ({"LATE_CORRECTIONS_WITHIN_S": "-1"}, "LATE_CORRECTIONS_WITHIN_S"),
+        ({"LATE_CORRECTIONS_WITHIN_S": "604801"}, "LATE_CORRECTIONS_WITHIN_S"),
         ({"COHORTSTREAM_SETTINGS": "/nonexistent.toml"}, "COHORTSTREAM_SETTINGS"),
     ],
 )
