@@ -41,14 +41,17 @@ _rules: dict[str, Rule] = {}
 _rules_loaded_at = 0.0
 
 
-async def rules(wanted: set[str] | None = None) -> dict[str, Rule]:
-    """The rules, refreshed every few seconds, or sooner when ``wanted`` names a
-    cohort without one."""
+async def rules(wanted: set[str] | None = None, needed: set[str] | None = None) -> dict[str, Rule]:
+    """The rules, refreshed every few seconds, sooner when ``wanted`` names a
+    cohort without one, and at once when ``needed`` does: a bulk job is only
+    started once its cohort has a rule, so a missing one is a stale cache."""
     global _rules, _rules_loaded_at
     load = wiring.current.load_assignment_rules
     age = time.monotonic() - _rules_loaded_at
-    stale = age >= RULES_REFRESH_S or (
-        bool(wanted and not wanted <= _rules.keys()) and age >= RULES_REFRESH_ON_DEMAND_S
+    stale = (
+        age >= RULES_REFRESH_S
+        or bool(needed and not needed <= _rules.keys())
+        or (bool(wanted and not wanted <= _rules.keys()) and age >= RULES_REFRESH_ON_DEMAND_S)
     )
     if load is not None and stale:
         try:
@@ -67,7 +70,10 @@ async def assign_entrants(stream: Any) -> None:
             for event in events
             if isinstance(event.value, dict) and "cohort_id" in event.value
         ]
-        current = await rules({_key(transition) for _, transition in taken})
+        needed = {_key(t) for _, t in taken if t.get("source") == "bulk"}
+        current = await rules(wanted={_key(transition) for _, transition in taken}, needed=needed)
+        for key in needed - current.keys():
+            log.warning("bulk entrants of %s dropped: its assignment rule is gone", key)
         taken = [(offset, t) for offset, t in taken if _key(t) in current]
         positions = await assigned_before(taken)
         states: dict[str, State] = {}

@@ -1,6 +1,7 @@
 """assign_entrants under test_context: exact shares; neither redelivery nor a
 repeated transition assigns anybody twice or moves the rotation."""
 
+import asyncio
 from collections import Counter
 
 import orjson
@@ -71,3 +72,34 @@ async def test_entrants_are_assigned_once_in_exact_shares(outputs, changelog, mo
     assert assignment_state["1:trial"]["n"] == 100
     published = [orjson.loads(r.value) for r in outputs.assignments.records]
     assert [p["idempotency_key"] for p in published] == [r["idempotency_key"] for r in written]
+
+
+async def test_a_bulk_job_finds_a_rule_made_just_after_the_last_refresh(
+    outputs, changelog, monkeypatch
+):
+    """The job is started only once its rule exists, so the agent must not drop its
+    entrants because its cached rules are a moment older than the rule."""
+    rules = {}
+    written: list[dict] = []
+
+    async def load_rules():
+        return dict(rules)
+
+    async def write(rows):
+        written.extend(rows)
+
+    async def positions(keys):
+        return {}
+
+    monkeypatch.setattr(outputs, "load_assignment_rules", load_rules)
+    monkeypatch.setattr(outputs, "write_assignments", write)
+    monkeypatch.setattr(outputs, "assigned_positions", positions)
+    monkeypatch.setattr(outputs, "assignments", MemoryPublisher())
+    monkeypatch.setattr(assignment, "_rules_loaded_at", 0.0)
+    async with assign_entrants.test_context() as agent:
+        await agent.put(entered(1), key=b"1:trial")  # loads the rules: none yet
+        await asyncio.sleep(0.3)  # past take_events' 0.1 s: a batch of its own
+        rules["1:trial"] = RULE  # the rule is saved, then the job sends at once
+        bulk = {**entered(2), "idempotency_key": "bulk:j1:trial:p2", "source": "bulk"}
+        await agent.put(bulk, key=b"1:trial")
+    assert [row["idempotency_key"] for row in written] == ["assign:bulk:j1:trial:p2"]
