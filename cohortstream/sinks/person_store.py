@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import asyncpg
 import orjson
 
-from cohortstream.tables.person_state import PersonState, new_person
+from cohortstream.tables.person_state import SET, PersonState, Stamp, new_person
 
 Row = dict[str, Any]
 DEADLOCK_ATTEMPTS = 5
@@ -55,10 +55,13 @@ def _micros(instant: datetime) -> int:
 
 
 _UPSERT_PERSONS = """
-INSERT INTO persons (project_id, id, properties, is_identified, created_at, version)
-SELECT r.project_id, r.id, r.properties::jsonb, r.is_identified, r.created_at, r.version
-FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::boolean[], $5::timestamptz[], $6::bigint[])
-    AS r(project_id, id, properties, is_identified, created_at, version)
+INSERT INTO persons (project_id, id, properties, is_identified, created_at, version,
+    property_stamps)
+SELECT r.project_id, r.id, r.properties::jsonb, r.is_identified, r.created_at, r.version,
+    r.property_stamps::jsonb
+FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::boolean[], $5::timestamptz[], $6::bigint[],
+    $7::text[])
+    AS r(project_id, id, properties, is_identified, created_at, version, property_stamps)
 WHERE NOT EXISTS (
     SELECT 1 FROM deleted_persons d
     WHERE d.project_id = r.project_id AND d.id = r.id AND d.version >= r.version)
@@ -66,7 +69,8 @@ ON CONFLICT (project_id, id) DO UPDATE SET
     properties = excluded.properties,
     is_identified = excluded.is_identified,
     created_at = excluded.created_at,
-    version = excluded.version
+    version = excluded.version,
+    property_stamps = excluded.property_stamps
 WHERE persons.version < excluded.version
 """
 
@@ -137,6 +141,7 @@ class PostgresPersonStore:
                     [p["is_identified"] for p in live],
                     [_at(p["created_at_us"]) for p in live],
                     [p["version"] for p in live],
+                    [orjson.dumps(p.get("set_at", {})).decode() for p in live],
                 )
             if unlinked:
                 await connection.execute(
@@ -179,6 +184,7 @@ class PostgresPersonStore:
             records = await connection.fetch(
                 """SELECT p.project_id, p.id::text AS id, p.properties::text AS properties,
                        p.is_identified, p.created_at, p.version,
+                       p.property_stamps::text AS property_stamps,
                        coalesce(jsonb_object_agg(d.distinct_id, d.version)
                                 FILTER (WHERE d.distinct_id IS NOT NULL), '{}')::text AS dids
                 FROM persons p
@@ -200,6 +206,7 @@ class PostgresPersonStore:
                 _micros(r["created_at"]),
                 r["version"],
                 orjson.loads(r["dids"]),
+                orjson.loads(r["property_stamps"]) if r["property_stamps"] else None,
             )
             found[(r["project_id"], r["id"])] = state
         return found
@@ -213,11 +220,13 @@ def stored_person(
     created_at_us: int,
     version: int,
     distinct_ids: dict[str, int],
+    stamps: dict[str, Stamp] | None = None,
 ) -> PersonState:
-    """A person read back from a store: its properties count as set before any new event."""
+    """A person read back from a store, with the stamps its writes were stored with;
+    a value stored without one counts as set before any new event."""
     state = new_person(project_id, person_id, created_at_us)
     state["properties"] = dict(properties)
-    state["set_at"] = {key: [0, "", "set"] for key in properties}
+    state["set_at"] = {key: [0, "", SET] for key in properties} | dict(stamps or {})
     state["is_identified"] = is_identified
     state["version"] = version
     state["distinct_ids"] = dict(distinct_ids)
@@ -285,5 +294,6 @@ class MemoryPersonStore:
                 row["created_at_us"],
                 row["version"],
                 dids,
+                row.get("set_at"),
             )
         return found

@@ -780,6 +780,7 @@ def person_row(person: PersonState) -> dict[str, Any]:
         "project_id": person["project_id"],
         "id": person["id"],
         "properties": person["properties"],
+        "set_at": person["set_at"],  # kept in PostgreSQL for a cold start's event-time order
         "is_identified": person["is_identified"],
         "created_at_us": person["created_at_us"],
         "version": person["version"],

@@ -65,6 +65,13 @@ async def test_rows_only_move_forward_and_cold_lookups_read_them_back(stack, pro
         state = persons[(project_id, p1)]
         assert state["properties"] == {"plan": "max"}
         assert state["version"] == 4 and state["distinct_ids"] == {"a": 0, "b": 1}
+        # Stored without stamps: the value counts as set before any event.
+        assert state["set_at"] == {"plan": [0, "", "set"]}
+        # With them (as the person stage writes): read back for event-time order.
+        stamped = {"plan": [1_700_000_000_000_001, "e1", "once"], "tmp": [7, "e2", "unset"]}
+        await store.write([{**person(project_id, p1, 5, plan="max"), "set_at": stamped}], [])
+        state = (await store.persons([(project_id, p1)]))[(project_id, p1)]
+        assert state["set_at"] == stamped and state["properties"] == {"plan": "max"}
         # Unlinking removes the mapping (a deleted person's distinct_ids).
         await store.write([], [mapping(project_id, "a", p1, 1, deleted=True)])
         assert await store.distinct_id_persons([(project_id, "a")]) == {}

@@ -1,6 +1,7 @@
 """Each person rule on its own: property updates, merges, refusals, deletes."""
 
 from cohortstream.ingestion.person_ids import person_id_for
+from cohortstream.sinks.person_store import MemoryPersonStore, stored_person
 from cohortstream.tables.commands import Outbox
 from cohortstream.tables.identities import (
     handle_identity_command,
@@ -298,3 +299,26 @@ def test_a_confirm_merges_an_orphaned_first_person_into_the_ids_person():
         "p-user",
         7,
     )
+
+
+async def test_a_person_read_back_on_cold_start_keeps_its_writes_event_time_order():
+    # A crashed worker's person row can reach PostgreSQL before its state is durable;
+    # the replay then reads that row back, and its earlier $set_once must still win.
+    network = run(
+        event(
+            "u", properties={"$set_once": {"source": "ads"}, "$set": {"plan": "pro"}}, ts=T0 + 10
+        ),
+        event("u", properties={"$unset": ["tmp"]}, ts=T0 + 20),
+    )
+    store = MemoryPersonStore()
+    await store.write([r for r in network.rows if r["table"] == "persons"], [])
+    person_id = network.identities[identity_key(1, "u")][0]
+    state = (await store.persons([(1, person_id)]))[(1, person_id)]
+    assert state["properties"] == {"source": "ads", "plan": "pro"}
+    assert apply_set_once(state, {"source": "seo"}, (T0 + 1, "a"))  # earlier: wins
+    assert not apply_set(state, {"plan": "free"}, (T0 + 5, "b"))  # older $set: loses
+    assert not apply_set(state, {"tmp": 1}, (T0 + 15, "c"))  # older than the $unset
+    assert state["properties"] == {"source": "seo", "plan": "pro"}
+    # A row stored without stamps (another system's) counts as set before any event.
+    legacy = stored_person(1, "p", {"source": "ads"}, True, T0, 3, {})
+    assert not apply_set_once(legacy, {"source": "seo"}, (T0 + 1, "a"))
