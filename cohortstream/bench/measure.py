@@ -31,6 +31,13 @@ class Result:
     events: int
     seconds: float
     peak_rss_mb: tuple[float, ...] = ()  # per worker process (VmHWM)
+    cpu_s: tuple[float, ...] = ()  # per worker process, user + system, while timed
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        """All its workers' CPU per event: what sizing a deployment needs, and what
+        this VM's shared cores do not blur as they blur events/s."""
+        return sum(self.cpu_s) / self.events * 1e6 if self.events and self.cpu_s else 0.0
 
     @property
     def events_per_s(self) -> float:
@@ -104,11 +111,13 @@ async def measure_pipeline(
             [(orjson.dumps(warm_up), f"{project_id}:bench".encode())],
         )
         await wait_for_rows(warehouse, project_id, 1, timeout_s)
+        cpu_before = [cpu_seconds(process.pid) for process, _ in processes]
         started = time.perf_counter()
         await produce(settings, settings.events_topic, messages)
         finished = await wait_for_rows(warehouse, project_id, events + 1, timeout_s)
+        cpu = tuple(cpu_seconds(p.pid) - b for (p, _), b in zip(processes, cpu_before, strict=True))
         rss = tuple(peak_rss_mb(process.pid) for process, _ in processes)
-        return Result(name, len(messages), events, finished - started, rss)
+        return Result(name, len(messages), events, finished - started, rss, cpu)
     finally:
         for process, _ in processes:
             await stop_worker(process, settings.shutdown_timeout_s)
@@ -172,6 +181,12 @@ async def wait_ready(ports: list[int], timeout_s: float) -> None:
     raise RuntimeError(f"workers on ports {ports} not ready in {timeout_s}s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far, user + system (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     """The process's peak resident set (Linux VmHWM), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -205,13 +220,14 @@ async def measure_naive(
         ]
         await produce(settings, topic, warm_up)
         await _wait_for_naive_rows(warehouse, INSERT_ROWS, 600.0)
+        cpu_before = cpu_seconds(process.pid)
         started = time.perf_counter()
         await produce(settings, topic, messages)
         finished = await _wait_for_naive_rows(warehouse, INSERT_ROWS + counted, 1200.0)
+        cpu = (cpu_seconds(process.pid) - cpu_before,)
         rss = (peak_rss_mb(process.pid),)
-        return Result(
-            f"naive Faust agent ({scenario})", len(messages), counted, finished - started, rss
-        )
+        name = f"naive Faust agent ({scenario})"
+        return Result(name, len(messages), counted, finished - started, rss, cpu)
     finally:
         await stop_worker(process, settings.shutdown_timeout_s)
         await warehouse.close()

@@ -9,7 +9,6 @@ callback runs: an agent and the function it calls). bench/README.md reads it.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 import signal
@@ -26,6 +25,7 @@ import orjson
 
 from cohortstream.bench.cohorts import bench_cohorts
 from cohortstream.bench.measure import (
+    cpu_seconds,
     prepare,
     produce,
     start_worker,
@@ -75,11 +75,6 @@ def report(total: int, shares: Counter[str], top: int = 25) -> list[dict[str, st
         {"share of samples": f"{n / total:.1%}", "step": step}
         for step, n in shares.most_common(top)
     ]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_profile(users: int, seed: int, batched: bool, out_dir: Path) -> None:

@@ -96,7 +96,7 @@ async def _run(
         results.append(
             await measure_naive(settings, scenario, messages, events, settings.state_dir)
         )
-        click.echo(f"  {results[-1].name}: {results[-1].events_per_s:,.0f} events/s")
+        _say(results[-1])
         for workers, project_id in ((1, one), (2, two)):
             run_messages = messages if project_id == one else workload(users, seed, batched, two)
             results.append(
@@ -110,7 +110,7 @@ async def _run(
                     workers=workers,
                 )
             )
-            click.echo(f"  {results[-1].name}: {results[-1].events_per_s:,.0f} events/s")
+            _say(results[-1])
     singles = [r for r in results if r.name == "cohortstream 1 worker (singles)"]
     latency: dict[str, Any] = {}
     if singles:
@@ -126,12 +126,20 @@ async def _run(
     return results, latency or None
 
 
+def _say(result: Result) -> None:
+    click.echo(
+        f"  {result.name}: {result.events_per_s:,.0f} events/s, "
+        f"{result.cpu_us_per_event:,.0f} us worker CPU per event"
+    )
+
+
 def _by_name(results: list[Result]) -> dict[str, Result]:
     return {r.name: r for r in results}
 
 
 def ratios(results: list[Result], scenarios: list[str]) -> list[dict[str, str]]:
-    """Per scenario: cohortstream 1 worker / naive, / ceiling, and 2 workers / 1."""
+    """Per scenario: cohortstream 1 worker / naive, / ceiling, and 2 workers / 1, in
+    events/s; and 2 workers / 1 in CPU per event."""
     found = _by_name(results)
     rows = []
     for scenario in scenarios:
@@ -145,12 +153,20 @@ def ratios(results: list[Result], scenarios: list[str]) -> list[dict[str, str]]:
                 return "-"
             return f"{a.events_per_s / b.events_per_s:.2f}x"
 
+        def cpu_ratio(a: Result | None, b: Result | None) -> str:
+            if a is None or b is None or not b.cpu_us_per_event:
+                return "-"
+            return f"{a.cpu_us_per_event / b.cpu_us_per_event:.2f}x"
+
         rows.append(
             {
                 "scenario": scenario,
                 "1 worker / naive": ratio(one, naive),
                 "1 worker / ceiling": ratio(one, ceiling),
                 "2 workers / 1 worker": ratio(two, one),
+                # 1.00x: a second worker adds no work per event, so on free cores
+                # throughput would grow with workers; more: the cost of splitting.
+                "CPU per event, 2 workers / 1": cpu_ratio(two, one),
             }
         )
     return rows
@@ -196,6 +212,8 @@ def _report(
             "events": r.events,
             "seconds": f"{r.seconds:.2f}",
             "peak RSS MB": " / ".join(f"{mb:,.0f}" for mb in r.peak_rss_mb) or "-",
+            "CPU us/event": f"{r.cpu_us_per_event:,.0f}" if r.cpu_s else "-",
+            "events/s per core": f"{1e6 / r.cpu_us_per_event:,.0f}" if r.cpu_s else "-",
         }
         for r in results
     ]
@@ -225,6 +243,7 @@ def _report(
                         **asdict(r),
                         "events_per_s": r.events_per_s,
                         "messages_per_s": r.messages_per_s,
+                        "cpu_us_per_event": r.cpu_us_per_event,
                     }
                     for r in results
                 ],

@@ -46,9 +46,9 @@ def test_ratios_compare_like_with_like():
 
     results = [
         Result("ceiling: raw aiokafka + orjson (singles)", 100, 100, 0.01),
-        Result("naive Faust agent (singles)", 100, 100, 1.0),
-        Result("cohortstream 1 worker (singles)", 100, 100, 0.5),
-        Result("cohortstream 2 workers (singles)", 100, 100, 0.25),
+        Result("naive Faust agent (singles)", 100, 100, 1.0, cpu_s=(0.01,)),
+        Result("cohortstream 1 worker (singles)", 100, 100, 0.5, cpu_s=(0.02,)),
+        Result("cohortstream 2 workers (singles)", 100, 100, 0.25, cpu_s=(0.012, 0.012)),
     ]
     assert ratios(results, ["singles"]) == [
         {
@@ -56,5 +56,8 @@ def test_ratios_compare_like_with_like():
             "1 worker / naive": "2.00x",
             "1 worker / ceiling": "0.02x",
             "2 workers / 1 worker": "2.00x",
+            "CPU per event, 2 workers / 1": "1.20x",
         }
     ]
+    assert results[2].cpu_us_per_event == 200.0
+    assert results[0].cpu_us_per_event == 0.0  # not measured
