@@ -7,6 +7,7 @@ read when Prometheus scrapes, by ``WorkerCollector``.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -80,13 +81,19 @@ def count_dead_letters(reasons: Iterable[str]) -> None:
 
 
 def count_transitions(transitions: Iterable[dict[str, Any]]) -> None:
-    for change in transitions:
-        TRANSITIONS.labels(
+    # Counted per label set first: ``labels()`` locks and looks up, and a batch's
+    # transitions share a handful of label sets.
+    counted = collections.Counter(
+        (
             str(change.get("project_id")),
             str(change.get("cohort_id")),
             str(change.get("kind")),
             str(change.get("source")),
-        ).inc()
+        )
+        for change in transitions
+    )
+    for labels, n in counted.items():
+        TRANSITIONS.labels(*labels).inc(n)
 
 
 class WorkerCollector(Collector):
