@@ -117,7 +117,15 @@ def evaluate_cohorts(
             members[definition.id] = Membership.is_member(stored.get(definition.id))
             continue
         outcome = _evaluate(definition, person, members, now)
-        current = Membership.from_json(stored.get(definition.id))
+        raw = stored.get(definition.id)
+        if not outcome.matches and (raw is None or not (raw[0] or raw[4])):
+            # Out, not blocked, and not matching: ``step`` would keep it as it is.
+            # Most persons are out of most cohorts, so this is the common case.
+            members[definition.id] = False
+            if outcome.next_change is not None and outcome.next_change > now:
+                next_check = min(next_check or outcome.next_change, outcome.next_change)
+            continue
+        current = Membership.from_json(raw)
         result = step(definition, person["id"], current, outcome.matches, now, source)
         members[definition.id] = result.membership.member
         if result.membership != current:
