@@ -49,6 +49,7 @@ class Result:
 
 
 Messages = list[tuple[bytes, bytes | None]]
+REBALANCE_WAIT_S = 60.0
 
 
 async def produce(settings: Settings, topic: str, messages: Messages) -> None:
@@ -119,8 +120,7 @@ async def measure_pipeline(
         rss = tuple(peak_rss_mb(process.pid) for process, _ in processes)
         return Result(name, len(messages), events, finished - started, rss, cpu)
     finally:
-        for process, _ in processes:
-            await stop_worker(process, settings.shutdown_timeout_s)
+        await stop_workers(processes, settings.shutdown_timeout_s)
         await warehouse.close()
 
 
@@ -147,6 +147,21 @@ async def start_worker(
             env=environment,
         )
     return process, port
+
+
+async def stop_workers(
+    processes: list[tuple[asyncio.subprocess.Process, int]], shutdown_timeout_s: float
+) -> None:
+    """One at a time, each once the others have finished the rebalance the last
+    leave started. After a 2-worker run whose workers left back to back, tansu
+    once kept the group rebalancing for good: every later worker's join hung."""
+    remaining = list(processes)
+    while remaining:
+        process, _ = remaining.pop()
+        await stop_worker(process, shutdown_timeout_s)
+        if remaining:
+            with contextlib.suppress(RuntimeError):
+                await wait_ready([port for _, port in remaining], REBALANCE_WAIT_S)
 
 
 async def stop_worker(process: asyncio.subprocess.Process, shutdown_timeout_s: float) -> None:

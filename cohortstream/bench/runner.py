@@ -44,10 +44,16 @@ def run_bench(
         ports = StackPorts(free_port(), free_port(), free_port(), free_port())
         click.echo(f"starting a fresh local stack in {state_dir} ...")
         up(state_dir, ports, say=lambda _: None)
+        results: list[Result] = []
         try:
-            results, latency = asyncio.run(
-                _run(Settings.load_for(state_dir), users, seed, scenarios)
+            latency = asyncio.run(
+                _run(Settings.load_for(state_dir), users, seed, scenarios, results)
             )
+        except Exception as exc:
+            # What was measured before a run failed is still worth its table.
+            click.echo(f"bench stopped: {type(exc).__name__}: {exc}", err=True)
+            _report(results, None, [], users, seed, results_dir)
+            raise
         finally:
             down(state_dir, say=lambda _: None)
     sizes = []
@@ -68,8 +74,9 @@ LATENCY_SECONDS = 15.0
 
 
 async def _run(
-    settings: Settings, users: int, seed: int, scenarios: list[str]
-) -> tuple[list[Result], dict[str, Any] | None]:
+    settings: Settings, users: int, seed: int, scenarios: list[str], results: list[Result]
+) -> dict[str, Any] | None:
+    """Appends to ``results`` as each run ends; returns the latency runs."""
     await prepare(settings)
     projects = {p: f"bench latency, {load} load" for load, p in LATENCY_PROJECTS.items()}
     for index, scenario in enumerate(scenarios, 1):
@@ -81,7 +88,6 @@ async def _run(
     await apply_file(
         settings.database_url, [c for p in throughput_projects for c in bench_cohorts(p)]
     )
-    results: list[Result] = []
     for index, scenario in enumerate(scenarios, start=1):
         batched = SCENARIOS[scenario]
         one, two = _projects(index)
@@ -123,7 +129,7 @@ async def _run(
             latency[load] = await measure_latency(
                 settings, LATENCY_PROJECTS[load], rate, LATENCY_SECONDS, settings.state_dir
             )
-    return results, latency or None
+    return latency or None
 
 
 def _say(result: Result) -> None:
