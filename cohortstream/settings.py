@@ -82,6 +82,9 @@ class Settings:
     membership_history_interval_s: float = 60.0
     # /health fails when a partition with lag has not committed for this long.
     health_stall_s: float = 60.0
+    # /health fails when joining the consumer group (rebalancing, no recovery yet)
+    # has lasted this long: a join ends within a few rebalance timeouts.
+    health_rebalance_stall_s: float = 300.0
     # Touched every few seconds while healthy, for orchestrators that probe files.
     heartbeat_file: str = ""
     # After SIGTERM a worker exits within this long, done or not (exit status 3 if not).
@@ -167,6 +170,9 @@ class Settings:
             )
         if not 0 <= self.late_corrections_within_s <= 7 * 86_400:
             raise SettingsError("LATE_CORRECTIONS_WITHIN_S must be between 0 and 604800 (7 days)")
+        if self.health_rebalance_stall_s <= self.consumer_rebalance_timeout_s:
+            # A healthy join may take the whole rebalance timeout.
+            raise SettingsError("HEALTH_REBALANCE_STALL_S must exceed CONSUMER_REBALANCE_TIMEOUT_S")
         if self.rocksdb_block_cache_mb < 1 or self.rocksdb_write_buffer_mb < 1:
             raise SettingsError("ROCKSDB_BLOCK_CACHE_MB and ROCKSDB_WRITE_BUFFER_MB must be >= 1")
         if self.sink_flush_seconds <= 0:

@@ -12,7 +12,7 @@ from typing import Any
 from cohortstream.agents import cohorts
 from cohortstream.observability.consumer_state import partition_state
 from cohortstream.observability.metrics import REGISTRY, WorkerCollector
-from cohortstream.observability.progress import TP, Position, ProgressWatch
+from cohortstream.observability.progress import TP, Position, ProgressWatch, RebalanceWatch
 from cohortstream.streams.app import app, settings
 from cohortstream.streams.transport import committed_offsets
 from cohortstream.tables.rocksdb_store import KeyPartitionedStore
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 HEALTH_CHECK_S = 5.0
 watch = ProgressWatch(settings.health_stall_s)
+rebalance_watch = RebalanceWatch(settings.health_rebalance_stall_s)
 
 
 def positions() -> dict[TP, Position]:
@@ -50,18 +51,28 @@ def ready() -> bool:
     return bool(recovery.completed.is_set() and not app.rebalancing and not app.in_recovery)
 
 
+def stuck_joining() -> float | None:
+    """Seconds the consumer has been joining its group, once past the limit."""
+    now = time.monotonic()
+    rebalance_watch.observe(now, bool(app.rebalancing and not app.in_recovery))
+    return rebalance_watch.stuck_for(now)
+
+
 def healthy() -> bool:
-    """Live unless a partition with lag has stopped committing; recovery counts as
-    progress (readiness reports it)."""
+    """Live unless a partition with lag has stopped committing, or joining the group
+    never ends; recovery counts as progress (readiness reports it)."""
+    if stuck_joining() is not None:
+        return False
     return app.in_recovery or app.rebalancing or not watch.stalled(time.monotonic())
 
 
 _stalled_before = False
+_joining_before = False
 
 
 @app.timer(HEALTH_CHECK_S)
 async def check_progress() -> None:
-    global _stalled_before
+    global _stalled_before, _joining_before
     watch.observe(time.monotonic(), positions())
     stalls = watch.stalled(time.monotonic())
     if stalls and not app.in_recovery:
@@ -77,6 +88,14 @@ async def check_progress() -> None:
                 partition_state(app, {stall.topic for stall in stalls}),
             )
     _stalled_before = bool(stalls)
+    joining_for = stuck_joining()
+    if joining_for is not None and not _joining_before:  # once per episode
+        log.error(
+            "consumer still joining its group after %.0f s, /health now fails: %s",
+            joining_for,
+            partition_state(app, set()),
+        )
+    _joining_before = joining_for is not None
     if settings.heartbeat_file and healthy():
         await asyncio.to_thread(Path(settings.heartbeat_file).touch)
 

@@ -60,3 +60,27 @@ class ProgressWatch:
 
     def lag(self) -> dict[TP, int]:
         return {tp: position.lag for tp, position in self._latest.items()}
+
+
+class RebalanceWatch:
+    """How long the consumer has been joining its group: rebalancing with no table
+    recovery started yet. A join ends within a few rebalance timeouts; one that
+    never ends (a broker that lost the group's state, a client stuck in its join
+    loop) leaves the process up and doing nothing until something restarts it.
+    Recovery is not counted: replaying a large changelog may rightly take long."""
+
+    def __init__(self, stall_after_s: float) -> None:
+        self.stall_after_s = stall_after_s
+        self._since: float | None = None
+
+    def observe(self, now: float, joining: bool) -> None:
+        if not joining:
+            self._since = None
+        elif self._since is None:
+            self._since = now
+
+    def stuck_for(self, now: float) -> float | None:
+        """Seconds in the join, once that is ``stall_after_s`` or more."""
+        if self._since is None or now - self._since < self.stall_after_s:
+            return None
+        return round(now - self._since, 1)

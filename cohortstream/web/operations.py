@@ -23,16 +23,21 @@ class Metrics(View):
 
 @app.page("/health")
 class Health(View):
-    """503 when a partition with lag has not committed for HEALTH_STALL_S."""
+    """503 when a partition with lag has not committed for HEALTH_STALL_S, or the
+    consumer has been joining its group for HEALTH_REBALANCE_STALL_S."""
 
     async def get(self, request: Request) -> Response:
-        stalls = [] if health.healthy() else health.watch.stalled(time.monotonic())
+        healthy = health.healthy()
+        stalls = [] if healthy else health.watch.stalled(time.monotonic())
+        joining_for = None if healthy else health.stuck_joining()
         body = {
-            "status": "stalled" if stalls else "ok",
+            "status": "ok" if healthy else "stalled",
             "stalled": [asdict(stall) for stall in stalls],
             "stall_after_s": health.watch.stall_after_s,
+            "joining_group_for_s": joining_for,
+            "rebalance_stall_after_s": health.rebalance_watch.stall_after_s,
         }
-        return self.json(body, status=503 if stalls else 200)
+        return self.json(body, status=200 if healthy else 503)
 
 
 @app.page("/ready")

@@ -53,6 +53,7 @@ def test_precedence_env_over_file_over_stack(tmp_path, monkeypatch):
         ({"REQUIRE_REGISTERED_PROJECT": "maybe"}, "REQUIRE_REGISTERED_PROJECT"),
         ({"LATE_CORRECTIONS_WITHIN_S": "-1"}, "LATE_CORRECTIONS_WITHIN_S"),
         ({"LATE_CORRECTIONS_WITHIN_S": "604801"}, "LATE_CORRECTIONS_WITHIN_S"),
+        ({"HEALTH_REBALANCE_STALL_S": "60"}, "HEALTH_REBALANCE_STALL_S"),
         ({"COHORTSTREAM_SETTINGS": "/nonexistent.toml"}, "COHORTSTREAM_SETTINGS"),
     ],
 )

@@ -1,6 +1,6 @@
 """The liveness rule: a partition with lag whose committed offset stands still."""
 
-from cohortstream.observability.progress import Position, ProgressWatch, Stall
+from cohortstream.observability.progress import Position, ProgressWatch, RebalanceWatch, Stall
 
 EVENTS_0 = ("events", 0)
 EVENTS_1 = ("events", 1)
@@ -45,3 +45,15 @@ def test_a_partition_that_moved_away_is_forgotten_and_one_back_starts_afresh():
 def test_an_end_offset_behind_the_committed_one_is_no_lag():
     # tansu reports the last batch's base offset as the end offset.
     assert Position(committed=120, end=100).lag == 0
+
+
+def test_a_group_join_that_never_ends_is_stuck_after_the_limit_and_recovery_is_not():
+    watch = RebalanceWatch(stall_after_s=300)
+    watch.observe(0, joining=True)
+    watch.observe(299, joining=True)
+    assert watch.stuck_for(299) is None
+    assert watch.stuck_for(300) == 300
+    watch.observe(301, joining=False)  # joined: recovering or running
+    assert watch.stuck_for(900) is None
+    watch.observe(1000, joining=True)  # a new rebalance starts its own clock
+    assert watch.stuck_for(1299) is None and watch.stuck_for(1300) == 300
