@@ -38,23 +38,38 @@ def entered(n):
     }
 
 
-async def test_entrants_are_assigned_once_in_exact_shares(outputs, changelog, monkeypatch):
-    written: list[dict] = []
+class FakeStore:
+    """The rules and assignments PostgreSQL would hold."""
 
-    async def load_rules():
-        return {"1:trial": RULE}
+    def __init__(self, rules):
+        self.rules = rules
+        self.written: list[dict] = []
 
-    async def write(rows):
-        written.extend(rows)
+    async def load_rules(self):
+        return dict(self.rules)
 
-    async def positions(keys):
-        return {r["idempotency_key"]: r["seq"] for r in written if r["idempotency_key"] in keys}
+    async def write(self, rows):
+        self.written.extend(rows)
 
-    monkeypatch.setattr(outputs, "load_assignment_rules", load_rules)
-    monkeypatch.setattr(outputs, "write_assignments", write)
-    monkeypatch.setattr(outputs, "assigned_positions", positions)
+    async def positions(self, keys):
+        return {
+            r["idempotency_key"]: r["seq"] for r in self.written if r["idempotency_key"] in keys
+        }
+
+
+def wire(monkeypatch, outputs, rules):
+    store = FakeStore(rules)
+    monkeypatch.setattr(outputs, "load_assignment_rules", store.load_rules)
+    monkeypatch.setattr(outputs, "write_assignments", store.write)
+    monkeypatch.setattr(outputs, "assigned_positions", store.positions)
     monkeypatch.setattr(outputs, "assignments", MemoryPublisher())
     monkeypatch.setattr(assignment, "_rules_loaded_at", 0.0)
+    return store
+
+
+async def test_entrants_are_assigned_once_in_exact_shares(outputs, changelog, monkeypatch):
+    store = wire(monkeypatch, outputs, {"1:trial": RULE})
+    written = store.written
     async with assign_entrants.test_context() as agent:
         for n in range(60):
             await agent.put(entered(n), key=b"1:trial")
@@ -79,27 +94,11 @@ async def test_a_bulk_job_finds_a_rule_made_just_after_the_last_refresh(
 ):
     """The job is started only once its rule exists, so the agent must not drop its
     entrants because its cached rules are a moment older than the rule."""
-    rules = {}
-    written: list[dict] = []
-
-    async def load_rules():
-        return dict(rules)
-
-    async def write(rows):
-        written.extend(rows)
-
-    async def positions(keys):
-        return {}
-
-    monkeypatch.setattr(outputs, "load_assignment_rules", load_rules)
-    monkeypatch.setattr(outputs, "write_assignments", write)
-    monkeypatch.setattr(outputs, "assigned_positions", positions)
-    monkeypatch.setattr(outputs, "assignments", MemoryPublisher())
-    monkeypatch.setattr(assignment, "_rules_loaded_at", 0.0)
+    store = wire(monkeypatch, outputs, {})
     async with assign_entrants.test_context() as agent:
         await agent.put(entered(1), key=b"1:trial")  # loads the rules: none yet
         await asyncio.sleep(0.3)  # past take_events' 0.1 s: a batch of its own
-        rules["1:trial"] = RULE  # the rule is saved, then the job sends at once
+        store.rules["1:trial"] = RULE  # the rule is saved, then the job sends at once
         bulk = {**entered(2), "idempotency_key": "bulk:j1:trial:p2", "source": "bulk"}
         await agent.put(bulk, key=b"1:trial")
-    assert [row["idempotency_key"] for row in written] == ["assign:bulk:j1:trial:p2"]
+    assert [row["idempotency_key"] for row in store.written] == ["assign:bulk:j1:trial:p2"]
