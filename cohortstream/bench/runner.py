@@ -37,8 +37,16 @@ SCENARIOS = {"singles": False, "sdk-batches": True}
 
 
 def run_bench(
-    users: int, seed: int, scenarios: list[str], results_dir: Path, state_users: list[int]
+    users: int,
+    seed: int,
+    scenarios: list[str],
+    results_dir: Path,
+    state_users: list[int],
+    worker_counts: tuple[int, ...] = (1, 2),
 ) -> list[Result]:
+    """``worker_counts``: the pipeline runs per scenario; 1 is always among them,
+    as every ratio is to one worker."""
+    worker_counts = tuple(sorted({1, *worker_counts}))
     with tempfile.TemporaryDirectory(prefix="cohortstream-bench-") as tmp:
         state_dir = Path(tmp)
         ports = StackPorts(free_port(), free_port(), free_port(), free_port())
@@ -47,7 +55,7 @@ def run_bench(
         results: list[Result] = []
         try:
             latency = asyncio.run(
-                _run(Settings.load_for(state_dir), users, seed, scenarios, results)
+                _run(Settings.load_for(state_dir), users, seed, scenarios, worker_counts, results)
             )
         except Exception as exc:
             # What was measured before a run failed is still worth its table.
@@ -64,9 +72,15 @@ def run_bench(
     return results
 
 
-def _projects(scenario_index: int) -> tuple[int, int]:
-    """The 1-worker and 2-worker projects of a scenario: row counts are per project."""
-    return 10 * scenario_index + 1, 10 * scenario_index + 2
+def _projects(scenario_index: int, worker_counts: tuple[int, ...]) -> dict[int, int]:
+    """Workers -> the project of that run: row counts are per project."""
+    if len(worker_counts) > 9:
+        raise click.BadParameter("at most 9 worker counts", param_hint="--workers")
+    return {n: 10 * scenario_index + i for i, n in enumerate(worker_counts, start=1)}
+
+
+def run_name(workers: int, scenario: str) -> str:
+    return f"cohortstream {workers} worker{'s' if workers > 1 else ''} ({scenario})"
 
 
 LATENCY_PROJECTS = {"half": 90, "full": 91}  # one per load: every person is new
@@ -74,14 +88,19 @@ LATENCY_SECONDS = 15.0
 
 
 async def _run(
-    settings: Settings, users: int, seed: int, scenarios: list[str], results: list[Result]
+    settings: Settings,
+    users: int,
+    seed: int,
+    scenarios: list[str],
+    worker_counts: tuple[int, ...],
+    results: list[Result],
 ) -> dict[str, Any] | None:
     """Appends to ``results`` as each run ends; returns the latency runs."""
     await prepare(settings)
     projects = {p: f"bench latency, {load} load" for load, p in LATENCY_PROJECTS.items()}
     for index, scenario in enumerate(scenarios, 1):
-        one, two = _projects(index)
-        projects |= {one: f"bench {scenario} 1 worker", two: f"bench {scenario} 2 workers"}
+        for workers, project_id in _projects(index, worker_counts).items():
+            projects[project_id] = f"bench {run_name(workers, scenario)}"
     await register_projects(settings.database_url, projects)
     # Cohorts first, so each is live (backfilled from an empty history) before timing.
     throughput_projects = [p for p in projects if p not in LATENCY_PROJECTS.values()]
@@ -90,7 +109,8 @@ async def _run(
     )
     for index, scenario in enumerate(scenarios, start=1):
         batched = SCENARIOS[scenario]
-        one, two = _projects(index)
+        runs = _projects(index, worker_counts)
+        one = runs[1]
         messages = workload(users, seed, batched, one)
         events = event_count(messages)
         click.echo(f"{scenario}: {len(messages)} messages, {events} events")
@@ -103,12 +123,14 @@ async def _run(
             await measure_naive(settings, scenario, messages, events, settings.state_dir)
         )
         _say(results[-1])
-        for workers, project_id in ((1, one), (2, two)):
-            run_messages = messages if project_id == one else workload(users, seed, batched, two)
+        for workers, project_id in runs.items():
+            run_messages = (
+                messages if project_id == one else workload(users, seed, batched, project_id)
+            )
             results.append(
                 await measure_pipeline(
                     settings,
-                    f"cohortstream {workers} worker{'s' if workers > 1 else ''} ({scenario})",
+                    run_name(workers, scenario),
                     run_messages,
                     events,
                     project_id,
@@ -143,14 +165,23 @@ def _by_name(results: list[Result]) -> dict[str, Result]:
     return {r.name: r for r in results}
 
 
+def _more_workers(results: list[Result], scenario: str) -> list[int]:
+    """The worker counts above one that ran for ``scenario``, ascending."""
+    counts = []
+    for r in results:
+        head, _, _ = r.name.partition(" worker")
+        if head.startswith("cohortstream ") and r.name.endswith(f"({scenario})"):
+            counts.append(int(head.removeprefix("cohortstream ")))
+    return sorted(n for n in counts if n > 1)
+
+
 def ratios(results: list[Result], scenarios: list[str]) -> list[dict[str, str]]:
-    """Per scenario: cohortstream 1 worker / naive, / ceiling, and 2 workers / 1, in
-    events/s; and 2 workers / 1 in CPU per event."""
+    """Per scenario: cohortstream 1 worker / naive, / ceiling, and N workers / 1, in
+    events/s; and N workers / 1 in CPU per event."""
     found = _by_name(results)
     rows = []
     for scenario in scenarios:
-        one = found.get(f"cohortstream 1 worker ({scenario})")
-        two = found.get(f"cohortstream 2 workers ({scenario})")
+        one = found.get(run_name(1, scenario))
         naive = found.get(f"naive Faust agent ({scenario})")
         ceiling = found.get(f"ceiling: raw aiokafka + orjson ({scenario})")
 
@@ -164,18 +195,20 @@ def ratios(results: list[Result], scenarios: list[str]) -> list[dict[str, str]]:
                 return "-"
             return f"{a.cpu_us_per_event / b.cpu_us_per_event:.2f}x"
 
-        rows.append(
-            {
-                "scenario": scenario,
-                "1 worker / naive": ratio(one, naive),
-                "1 worker / ceiling": ratio(one, ceiling),
-                "2 workers / 1 worker": ratio(two, one),
-                # 1.00x: a second worker adds no work per event, so on free cores
-                # throughput would grow with workers; more: the cost of splitting.
-                "CPU per event, 2 workers / 1": cpu_ratio(two, one),
-            }
-        )
-    return rows
+        row = {
+            "scenario": scenario,
+            "1 worker / naive": ratio(one, naive),
+            "1 worker / ceiling": ratio(one, ceiling),
+        }
+        for n in _more_workers(results, scenario):
+            many = found.get(run_name(n, scenario))
+            row[f"{n} workers / 1 worker"] = ratio(many, one)
+            # 1.00x: more workers add no work per event, so on free cores throughput
+            # grows with workers; more than that: the cost of splitting.
+            row[f"CPU per event, {n} workers / 1"] = cpu_ratio(many, one)
+        rows.append(row)
+    columns = list(dict.fromkeys(column for row in rows for column in row))
+    return [{column: row.get(column, "-") for column in columns} for row in rows]
 
 
 LATENCY_PATHS = (

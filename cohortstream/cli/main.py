@@ -447,12 +447,26 @@ def _aware_time(text: str | None) -> datetime | None:
     show_default=True,
     help="User counts at which to measure table state per person (comma-separated; '' skips).",
 )
-def bench(users: int, seed: int, scenarios: list[str], results_dir: Path, state_users: str) -> None:
+@click.option(
+    "--workers",
+    default="1,2",
+    show_default=True,
+    help="Worker counts to run the pipeline with (comma-separated; 1 always runs).",
+)
+def bench(
+    users: int, seed: int, scenarios: list[str], results_dir: Path, state_users: str, workers: str
+) -> None:
     """Measure throughput on a fresh local stack against the raw-consumer ceiling."""
     from cohortstream.bench.runner import run_bench
 
     counts = [int(n) for n in state_users.replace("_", "").split(",") if n.strip()]
-    run_bench(users, seed, list(scenarios), results_dir, counts)
+    try:
+        worker_counts = tuple(int(n) for n in workers.split(",") if n.strip())
+    except ValueError as exc:
+        raise click.BadParameter(f"not a list of numbers: {workers!r}") from exc
+    if any(n < 1 for n in worker_counts):
+        raise click.BadParameter("worker counts must be at least 1", param_hint="--workers")
+    run_bench(users, seed, list(scenarios), results_dir, counts, worker_counts)
 
 
 @cli.command()

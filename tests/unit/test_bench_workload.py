@@ -61,3 +61,20 @@ def test_ratios_compare_like_with_like():
     ]
     assert results[2].cpu_us_per_event == 200.0
     assert results[0].cpu_us_per_event == 0.0  # not measured
+
+
+def test_more_worker_counts_get_their_own_projects_and_ratios():
+    from cohortstream.bench.measure import Result
+    from cohortstream.bench.runner import _projects, ratios
+
+    assert _projects(2, (1, 2, 4, 8)) == {1: 21, 2: 22, 4: 23, 8: 24}
+    results = [
+        Result("cohortstream 1 worker (sdk-batches)", 10, 100, 1.0, cpu_s=(0.03,)),
+        Result("cohortstream 4 workers (sdk-batches)", 10, 100, 0.3, cpu_s=(0.01,) * 4),
+        Result("cohortstream 2 workers (singles)", 10, 100, 0.3, cpu_s=(0.01,)),
+    ]
+    sdk, singles = ratios(results, ["sdk-batches", "singles"])
+    assert sdk["4 workers / 1 worker"] == "3.33x"
+    assert sdk["CPU per event, 4 workers / 1"] == "1.33x"
+    # Each count has its column in every row: "-" where it did not run.
+    assert sdk["2 workers / 1 worker"] == "-" and singles["4 workers / 1 worker"] == "-"
