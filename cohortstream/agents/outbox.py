@@ -17,6 +17,7 @@ from cohortstream.tables.commands import Command, Outbox
 
 log = logging.getLogger(__name__)
 COMMAND_FAILED = "command_failed"
+ROW_TOO_LARGE = "row_too_large"
 
 
 def commands_in(events: Iterable[Any], outbox: Outbox) -> list[Command]:
@@ -93,6 +94,35 @@ def json_lists(items: list[Any], limit: int = MAX_MESSAGE_BYTES) -> Iterator[byt
         yield b"[" + b",".join(parts) + b"]"
 
 
+def row_messages(
+    rows: list[dict[str, Any]], limit: int = MAX_MESSAGE_BYTES
+) -> tuple[list[bytes], list[Rejected]]:
+    """The rows as messages for the persons sink, and those no message can hold.
+
+    The producer refuses a record over ``limit`` for good, so one oversized row
+    would stall the partition behind it. A persons row that is too large goes
+    without its property stamps (a cold start then counts its values as set
+    before any event); a row still too large is refused with its size, and the
+    stores keep that row's previous version."""
+    whole = orjson.dumps(rows)  # nearly always: one message
+    if len(whole) <= limit:
+        return ([whole] if rows else []), []
+    kept, refused = [], []
+    for row in rows:
+        size = len(orjson.dumps(row))
+        if size > limit - 2 and "set_at" in row:  # 2: the list's brackets
+            row = {key: value for key, value in row.items() if key != "set_at"}
+            size = len(orjson.dumps(row))
+        if size <= limit - 2:
+            kept.append(row)
+            continue
+        summary = {k: row.get(k) for k in ("table", "project_id", "id", "person_id")}
+        detail = f"{row.get('table')} row of {size} bytes is over the {limit}-byte message limit"
+        log.error("%s: not written to the stores (%s)", detail, summary)
+        refused.append(Rejected(ROW_TOO_LARGE, detail, orjson.dumps({**summary, "bytes": size})))
+    return list(json_lists(kept, limit)), refused
+
+
 async def publish_outbox(outbox: Outbox) -> None:
     """A message per destination partition (more where one would be too large);
     returns once the producer has all of them."""
@@ -119,7 +149,10 @@ async def publish_outbox(outbox: Outbox) -> None:
             what="send cohort transitions",
         )
     count_transitions(outbox.transitions)
-    for value in json_lists(outbox.rows):
+    messages, too_large = row_messages(outbox.rows)
+    for rejected in too_large:
+        await send_dead_letter(outputs.dead_letters, rejected, None, source="person_changes")
+    for value in messages:
         await publish_durably(outputs.person_changes, None, value, what="send person rows")
     # Once per outbox, however many messages its rows took.
     PERSON_MERGES.inc(sum(1 for row in outbox.rows if row.get("table") == "overrides"))

@@ -9,7 +9,7 @@ from cohortstream.agents.person_sink import sink_persons
 from cohortstream.agents.persons import update_persons
 from cohortstream.ingestion.person_ids import person_id_for
 from cohortstream.observability.metrics import REGISTRY
-from cohortstream.streams.records import DLQ_REASON
+from cohortstream.streams.records import DLQ_REASON, DLQ_SOURCE
 from cohortstream.tables.commands import Outbox
 from cohortstream.tables.faust_tables import identities, persons
 from cohortstream.tables.keys import partition_for, person_key
@@ -196,3 +196,31 @@ async def test_merges_are_counted_once_however_many_messages_the_rows_take(outpu
     assert len(sent) >= 2  # the rows took more than one message
     assert sum(len(orjson.loads(r.value)) for r in sent) == 5
     assert _merges_counted() - before == 5
+
+
+async def test_a_row_no_message_can_hold_is_dead_lettered_and_the_others_sent(outputs):
+    # The producer would refuse it for good and stall the person partition behind it.
+    big = "x" * MAX_MESSAGE_BYTES
+    stamped = {
+        "table": "persons",
+        "project_id": 1,
+        "id": "p1",
+        "properties": {"plan": "pro"},
+        "set_at": {"plan": [1, big, "set"]},
+    }
+    huge = {"table": "persons", "project_id": 1, "id": "p2", "properties": {"notes": big}}
+    member = {"table": "members", "project_id": 1, "cohort_id": "c", "person_id": "p3"}
+    await publish_outbox(Outbox(rows=[stamped, huge, member]))
+    sent = [row for record in outputs.person_changes.records for row in orjson.loads(record.value)]
+    # Too large with its stamps only: sent without them.
+    assert sent == [{k: v for k, v in stamped.items() if k != "set_at"}, member]
+    [letter] = outputs.dead_letters.records
+    assert letter.header(DLQ_REASON) == "row_too_large"
+    assert letter.header(DLQ_SOURCE) == "person_changes"
+    assert orjson.loads(letter.value) == {
+        "table": "persons",
+        "project_id": 1,
+        "id": "p2",
+        "person_id": None,
+        "bytes": len(orjson.dumps(huge)),
+    }
