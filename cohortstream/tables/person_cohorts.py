@@ -122,8 +122,7 @@ def evaluate_cohorts(
             # Out, not blocked, and not matching: ``step`` would keep it as it is.
             # Most persons are out of most cohorts, so this is the common case.
             members[definition.id] = False
-            if outcome.next_change is not None and outcome.next_change > now:
-                next_check = min(next_check or outcome.next_change, outcome.next_change)
+            next_check = _sooner(next_check, outcome.next_change, now)
             continue
         current = Membership.from_json(raw)
         result = step(definition, person["id"], current, outcome.matches, now, source)
@@ -137,15 +136,22 @@ def evaluate_cohorts(
         if definition.id not in project.silent:
             for change in result.transitions:
                 _emit(outbox, change, cause)
-        for moment in (outcome.next_change, result.next_check):
-            if moment is not None and moment > now:
-                next_check = moment if next_check is None else min(next_check, moment)
+        next_check = _sooner(next_check, outcome.next_change, now)
+        next_check = _sooner(next_check, result.next_check, now)
     if changed:
         person["cohorts"] = stored
     if person.get("next_check") != next_check:
         person["next_check"] = next_check
         changed = True
     return changed
+
+
+def _sooner(bound: int | None, moment: int | None, now: int) -> int | None:
+    """The earlier of ``bound`` and ``moment``, counting ``moment`` only if it is
+    still ahead of ``now``."""
+    if moment is None or moment <= now:
+        return bound
+    return moment if bound is None else min(bound, moment)
 
 
 def correct_late(
