@@ -32,6 +32,7 @@ class Result:
     seconds: float
     peak_rss_mb: tuple[float, ...] = ()  # per worker process (VmHWM)
     cpu_s: tuple[float, ...] = ()  # per worker process, user + system, while timed
+    workers: int = 1  # cohortstream workers of a pipeline run
 
     @property
     def cpu_us_per_event(self) -> float:
@@ -118,7 +119,7 @@ async def measure_pipeline(
         finished = await wait_for_rows(warehouse, project_id, events + 1, timeout_s)
         cpu = tuple(cpu_seconds(p.pid) - b for (p, _), b in zip(processes, cpu_before, strict=True))
         rss = tuple(peak_rss_mb(process.pid) for process, _ in processes)
-        return Result(name, len(messages), events, finished - started, rss, cpu)
+        return Result(name, len(messages), events, finished - started, rss, cpu, workers)
     finally:
         await stop_workers(processes, settings.shutdown_timeout_s)
         await warehouse.close()

@@ -167,12 +167,9 @@ def _by_name(results: list[Result]) -> dict[str, Result]:
 
 def _more_workers(results: list[Result], scenario: str) -> list[int]:
     """The worker counts above one that ran for ``scenario``, ascending."""
-    counts = []
-    for r in results:
-        head, _, _ = r.name.partition(" worker")
-        if head.startswith("cohortstream ") and r.name.endswith(f"({scenario})"):
-            counts.append(int(head.removeprefix("cohortstream ")))
-    return sorted(n for n in counts if n > 1)
+    return sorted(
+        r.workers for r in results if r.workers > 1 and r.name == run_name(r.workers, scenario)
+    )
 
 
 def ratios(results: list[Result], scenarios: list[str]) -> list[dict[str, str]]:

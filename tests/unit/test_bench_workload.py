@@ -48,7 +48,7 @@ def test_ratios_compare_like_with_like():
         Result("ceiling: raw aiokafka + orjson (singles)", 100, 100, 0.01),
         Result("naive Faust agent (singles)", 100, 100, 1.0, cpu_s=(0.01,)),
         Result("cohortstream 1 worker (singles)", 100, 100, 0.5, cpu_s=(0.02,)),
-        Result("cohortstream 2 workers (singles)", 100, 100, 0.25, cpu_s=(0.012, 0.012)),
+        Result("cohortstream 2 workers (singles)", 100, 100, 0.25, cpu_s=(0.012, 0.012), workers=2),
     ]
     assert ratios(results, ["singles"]) == [
         {
@@ -70,8 +70,8 @@ def test_more_worker_counts_get_their_own_projects_and_ratios():
     assert _projects(2, (1, 2, 4, 8)) == {1: 21, 2: 22, 4: 23, 8: 24}
     results = [
         Result("cohortstream 1 worker (sdk-batches)", 10, 100, 1.0, cpu_s=(0.03,)),
-        Result("cohortstream 4 workers (sdk-batches)", 10, 100, 0.3, cpu_s=(0.01,) * 4),
-        Result("cohortstream 2 workers (singles)", 10, 100, 0.3, cpu_s=(0.01,)),
+        Result("cohortstream 4 workers (sdk-batches)", 10, 100, 0.3, cpu_s=(0.01,) * 4, workers=4),
+        Result("cohortstream 2 workers (singles)", 10, 100, 0.3, cpu_s=(0.01,), workers=2),
     ]
     sdk, singles = ratios(results, ["sdk-batches", "singles"])
     assert sdk["4 workers / 1 worker"] == "3.33x"
