@@ -30,6 +30,7 @@ from cohortstream.bench.measure import (
     produce,
     start_worker,
     stop_worker,
+    wait_cohorts_live,
     wait_for_rows,
     wait_ready,
 )
@@ -107,6 +108,7 @@ async def _profile(
         warm_up = {"event": "profile_warm_up", "distinct_id": "p", "project_id": PROJECT}
         await produce(settings, settings.events_topic, [(orjson.dumps(warm_up), b"11:p")])
         await wait_for_rows(warehouse, PROJECT, 1, ROWS_TIMEOUT_S)
+        await wait_cohorts_live(settings, PROJECT, ROWS_TIMEOUT_S)
         raw = out_dir / "py-spy.raw"
         sampler = await asyncio.create_subprocess_exec(
             *[spy, "record", "--pid", str(process.pid), "--format", "raw", "-o", str(raw)],
