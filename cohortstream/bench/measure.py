@@ -216,8 +216,17 @@ def cpu_seconds(pid: int) -> float:
 
 def peak_rss_mb(pid: int) -> float:
     """The process's peak resident set (Linux VmHWM), in MB."""
+    return _status_mb(pid, "VmHWM:")
+
+
+def current_rss_mb(pid: int) -> float:
+    """The process's resident set now (Linux VmRSS), in MB."""
+    return _status_mb(pid, "VmRSS:")
+
+
+def _status_mb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
     return 0.0
 

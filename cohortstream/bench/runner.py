@@ -24,6 +24,7 @@ from cohortstream.bench.measure import (
     prepare,
     produce,
 )
+from cohortstream.bench.memory_growth import RssPoint, growth_rows, measure_rss_growth
 from cohortstream.bench.state_size import StateSize, measure_state_size, state_rows
 from cohortstream.bench.workload import event_count, workload
 from cohortstream.cli.cohorts import apply_file
@@ -43,9 +44,10 @@ def run_bench(
     results_dir: Path,
     state_users: list[int],
     worker_counts: tuple[int, ...] = (1, 2),
+    rss_passes: int = 0,
 ) -> list[Result]:
     """``worker_counts``: the pipeline runs per scenario; 1 is always among them,
-    as every ratio is to one worker."""
+    as every ratio is to one worker. ``rss_passes``: see ``bench.memory_growth``."""
     worker_counts = tuple(sorted({1, *worker_counts}))
     with tempfile.TemporaryDirectory(prefix="cohortstream-bench-") as tmp:
         state_dir = Path(tmp)
@@ -53,14 +55,23 @@ def run_bench(
         click.echo(f"starting a fresh local stack in {state_dir} ...")
         up(state_dir, ports, say=lambda _: None)
         results: list[Result] = []
+        rss: list[RssPoint] = []
         try:
             latency = asyncio.run(
-                _run(Settings.load_for(state_dir), users, seed, scenarios, worker_counts, results)
+                _run(
+                    Settings.load_for(state_dir),
+                    users,
+                    seed,
+                    scenarios,
+                    worker_counts,
+                    results,
+                    (rss_passes, rss),
+                )
             )
         except Exception as exc:
             # What was measured before a run failed is still worth its table.
             click.echo(f"bench stopped: {type(exc).__name__}: {exc}", err=True)
-            _report(results, None, [], users, seed, results_dir)
+            _report(results, None, [], users, seed, results_dir, rss)
             raise
         finally:
             down(state_dir, say=lambda _: None)
@@ -68,7 +79,7 @@ def run_bench(
     for count in state_users:  # in process, after the stack is gone: CPU of its own
         click.echo(f"state per person at {count:,} users ...")
         sizes.append(measure_state_size(count, seed))
-    _report(results, latency, sizes, users, seed, results_dir)
+    _report(results, latency, sizes, users, seed, results_dir, rss)
     return results
 
 
@@ -84,6 +95,7 @@ def run_name(workers: int, scenario: str) -> str:
 
 
 LATENCY_PROJECTS = {"half": 90, "full": 91}  # one per load: every person is new
+RSS_PROJECT = 92
 LATENCY_SECONDS = 15.0
 
 
@@ -94,10 +106,12 @@ async def _run(
     scenarios: list[str],
     worker_counts: tuple[int, ...],
     results: list[Result],
+    rss: tuple[int, list[RssPoint]],
 ) -> dict[str, Any] | None:
-    """Appends to ``results`` as each run ends; returns the latency runs."""
+    """Appends to ``results`` and ``rss[1]`` as each run ends; returns the latency runs."""
     await prepare(settings)
     projects = {p: f"bench latency, {load} load" for load, p in LATENCY_PROJECTS.items()}
+    projects[RSS_PROJECT] = "bench RSS against events processed"
     for index, scenario in enumerate(scenarios, 1):
         for workers, project_id in _projects(index, worker_counts).items():
             projects[project_id] = f"bench {run_name(workers, scenario)}"
@@ -139,6 +153,12 @@ async def _run(
                 )
             )
             _say(results[-1])
+    passes, rss_points = rss
+    if passes:
+        click.echo(f"RSS of one worker over {passes} passes of the same persons ...")
+        rss_points.extend(
+            await measure_rss_growth(settings, users, seed, passes, RSS_PROJECT, settings.state_dir)
+        )
     singles = [r for r in results if r.name == "cohortstream 1 worker (singles)"]
     latency: dict[str, Any] = {}
     if singles:
@@ -239,6 +259,7 @@ def _report(
     users: int,
     seed: int,
     results_dir: Path,
+    rss: list[RssPoint] | None = None,
 ) -> None:
     rows = [
         {
@@ -262,6 +283,9 @@ def _report(
             " leaving by timer 10 s later (so each costs two person commands)"
         )
         click.echo(render_table(latency_rows(latency)))
+    if rss:
+        click.echo("\none worker's RSS, the same persons sent new events pass after pass:")
+        click.echo(render_table(growth_rows(rss)))
     if sizes:
         click.echo("\ntable state per live person (identity and person values, as stored):")
         click.echo(render_table(state_rows(sizes)))
@@ -286,6 +310,7 @@ def _report(
                 "ratios": ratios(results, scenarios),
                 "latency": latency,
                 "state": [{**asdict(s), "bytes_per_person": s.bytes_per_person} for s in sizes],
+                "rss_by_events": [asdict(point) for point in rss or []],
             },
             option=orjson.OPT_INDENT_2,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
@@ -13,12 +13,15 @@ FIXED_NOW = datetime(2026, 3, 1, tzinfo=UTC)  # same bytes every run
 
 
 def workload(
-    users: int, seed: int, batched: bool, project_id: int
+    users: int, seed: int, batched: bool, project_id: int, later_by: timedelta = timedelta(0)
 ) -> list[tuple[bytes, bytes | None]]:
-    """(value, key) messages; batched keeps SDK envelopes, otherwise one event per message."""
+    """(value, key) messages; batched keeps SDK envelopes, otherwise one event per message.
+
+    ``later_by``: the same users doing the same things that much later, so the same
+    persons with new events (event uuids derive from their times)."""
     config = DemoConfig(users=users, seed=seed, malformed_share=0.0, project_id=project_id)
     messages: list[tuple[bytes, bytes | None]] = []
-    for payload in generate_payloads(config, now=FIXED_NOW):
+    for payload in generate_payloads(config, now=FIXED_NOW + later_by):
         if batched:
             messages.append((orjson.dumps(payload), partition_key(payload)))
             continue

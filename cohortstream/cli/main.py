@@ -453,8 +453,21 @@ def _aware_time(text: str | None) -> datetime | None:
     show_default=True,
     help="Worker counts to run the pipeline with (comma-separated; 1 always runs).",
 )
+@click.option(
+    "--rss-passes",
+    default=4,
+    show_default=True,
+    help="Passes of the workload (same persons, new events) to one worker, its RSS read "
+    "after each; 0 skips.",
+)
 def bench(
-    users: int, seed: int, scenarios: list[str], results_dir: Path, state_users: str, workers: str
+    users: int,
+    seed: int,
+    scenarios: list[str],
+    results_dir: Path,
+    state_users: str,
+    workers: str,
+    rss_passes: int,
 ) -> None:
     """Measure throughput on a fresh local stack against the raw-consumer ceiling."""
     from cohortstream.bench.runner import run_bench
@@ -466,7 +479,7 @@ def bench(
         raise click.BadParameter(f"not a list of numbers: {workers!r}") from exc
     if any(n < 1 for n in worker_counts):
         raise click.BadParameter("worker counts must be at least 1", param_hint="--workers")
-    run_bench(users, seed, list(scenarios), results_dir, counts, worker_counts)
+    run_bench(users, seed, list(scenarios), results_dir, counts, worker_counts, rss_passes)
 
 
 @cli.command()

@@ -78,3 +78,33 @@ def test_more_worker_counts_get_their_own_projects_and_ratios():
     assert sdk["CPU per event, 4 workers / 1"] == "1.33x"
     # Each count has its column in every row: "-" where it did not run.
     assert sdk["2 workers / 1 worker"] == "-" and singles["4 workers / 1 worker"] == "-"
+
+
+def test_a_later_workload_is_the_same_persons_with_new_events():
+    from datetime import timedelta
+
+    first = workload(50, 5, batched=True, project_id=3)
+    later = workload(50, 5, batched=True, project_id=3, later_by=timedelta(days=7))
+
+    def events(messages):
+        return [e for value, _ in messages for e in orjson.loads(value)["batch"]]
+
+    assert [e["distinct_id"] for e in events(first)] == [e["distinct_id"] for e in events(later)]
+    assert [e["event"] for e in events(first)] == [e["event"] for e in events(later)]
+    assert not {e["uuid"] for e in events(first)} & {e["uuid"] for e in events(later)}
+
+
+def test_rss_growth_is_per_10k_events_after_the_first_pass():
+    from cohortstream.bench.memory_growth import RssPoint, growth_rows
+
+    rows = growth_rows(
+        [
+            RssPoint(0, 200.0),
+            RssPoint(20_000, 260.0),
+            RssPoint(40_000, 262.0),
+            RssPoint(60_000, 258.0),
+        ]
+    )
+    assert [row["after"] for row in rows] == ["warm-up", "pass 1", "pass 2", "pass 3"]
+    # The first pass also brings the persons in: growth is counted from it.
+    assert [row["MB per 10k events since pass 1"] for row in rows] == ["-", "-", "+1.0", "-0.5"]

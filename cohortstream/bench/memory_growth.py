@@ -1,0 +1,94 @@
+"""RSS against events processed: the same persons, sent more and more events.
+
+A worker's memory should follow the persons it holds (their table values, in
+RocksDB's bounded caches or in memory) and not the events it has processed:
+counters keep what their cohorts' thresholds and windows need, sinks flush,
+and nothing else should accumulate. This sends the bench workload to one
+warmed-up worker in passes, each the same users a week later than the one
+before (so the same persons, new events), and reads the worker's resident
+set after each pass has reached ClickHouse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+
+from cohortstream.bench.measure import (
+    current_rss_mb,
+    produce,
+    start_worker,
+    stop_workers,
+    wait_cohorts_live,
+    wait_for_rows,
+    wait_ready,
+)
+from cohortstream.bench.workload import event_count, workload
+from cohortstream.settings import Settings
+from cohortstream.sinks.connect import open_warehouse
+
+PASS_SHIFT = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class RssPoint:
+    events: int  # processed so far by the worker, warm-up excluded
+    rss_mb: float  # its resident set once they were all in ClickHouse
+
+
+async def measure_rss_growth(
+    settings: Settings,
+    users: int,
+    seed: int,
+    passes: int,
+    project_id: int,
+    log_dir: Path,
+    timeout_s: float = 600.0,
+) -> list[RssPoint]:
+    """One point after the warm-up (0 events) and one after each pass."""
+    process, port = await start_worker(settings, log_dir / f"bench-worker-{project_id}-rss.log")
+    warehouse = open_warehouse(settings)
+    try:
+        await wait_ready([port], timeout_s)
+        warm_up = {"event": "bench_warm_up", "distinct_id": "bench", "project_id": project_id}
+        await produce(
+            settings,
+            settings.events_topic,
+            [(orjson.dumps(warm_up), f"{project_id}:bench".encode())],
+        )
+        await wait_for_rows(warehouse, project_id, 1, timeout_s)
+        await wait_cohorts_live(settings, project_id, timeout_s)
+        points = [RssPoint(0, current_rss_mb(process.pid))]
+        sent = 0
+        for index in range(passes):
+            messages = workload(users, seed, True, project_id, later_by=PASS_SHIFT * index)
+            sent += event_count(messages)
+            await produce(settings, settings.events_topic, messages)
+            await wait_for_rows(warehouse, project_id, sent + 1, timeout_s)
+            points.append(RssPoint(sent, current_rss_mb(process.pid)))
+        return points
+    finally:
+        await stop_workers([(process, port)], settings.shutdown_timeout_s)
+        await warehouse.close()
+
+
+def growth_rows(points: list[RssPoint]) -> list[dict[str, str]]:
+    """Each point, with the growth since the first pass in MB per 10,000 events: the
+    first pass also fills the tables with its persons, the later ones add events only."""
+    rows = []
+    for index, point in enumerate(points):
+        row = {
+            "after": "warm-up" if index == 0 else f"pass {index}",
+            "events processed": f"{point.events:,}",
+            "RSS MB": f"{point.rss_mb:,.0f}",
+            "MB per 10k events since pass 1": "-",
+        }
+        if index >= 2:
+            first = points[1]
+            per = (point.rss_mb - first.rss_mb) / (point.events - first.events) * 10_000
+            row["MB per 10k events since pass 1"] = f"{per:+.1f}"
+        rows.append(row)
+    return rows
