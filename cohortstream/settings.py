@@ -13,6 +13,16 @@ import orjson
 
 STACK_FILE_NAME = "stack.json"
 
+# Settings that were replaced: naming one fails loudly rather than being ignored.
+RENAMED = {
+    "ROCKSDB_BLOCK_CACHE_MB": "it was per partition database; ROCKSDB_MEMORY_MB is the "
+    "RocksDB memory of the whole worker",
+}
+
+
+def _renamed(name: str) -> str:
+    return f"setting {name} is gone: {RENAMED[name]}"
+
 
 class SettingsError(ValueError):
     """A setting is present but unusable; the message names it."""
@@ -75,8 +85,10 @@ class Settings:
     late_corrections_within_s: int = 0
     # A worker's own directory for RocksDB tables; empty: <state dir>/tables/<host>-<web port>.
     table_data_dir: str = ""
-    # Per partition of each table (5 tables x the partitions a worker holds).
-    rocksdb_block_cache_mb: int = 8
+    # One budget for every table and partition a worker holds: the block cache, with
+    # index and filter blocks in it and the memtables charged to it.
+    rocksdb_memory_mb: int = 128
+    # One memtable's size before it is flushed (per partition database).
     rocksdb_write_buffer_mb: int = 4
     # How often cohort sizes are recorded in ClickHouse cohort_membership_history.
     membership_history_interval_s: float = 60.0
@@ -113,6 +125,8 @@ class Settings:
         elif "COHORTSTREAM_SETTINGS" in env:
             raise SettingsError(f"COHORTSTREAM_SETTINGS points at a missing file: {settings_path}")
 
+        for gone in RENAMED.keys() & env.keys():
+            raise SettingsError(_renamed(gone))
         for field in fields(cls):
             env_name = field.name.upper()
             if env_name in env and field.name != "state_dir":
@@ -132,6 +146,8 @@ class Settings:
         known = {field.name: field for field in fields(self)}
         converted: dict[str, Any] = {}
         for name, raw in values.items():
+            if name.upper() in RENAMED:
+                raise SettingsError(_renamed(name.upper()))
             if name not in known:
                 raise SettingsError(f"unknown setting {name!r}")
             default = getattr(self, name)
@@ -173,8 +189,14 @@ class Settings:
         if self.health_rebalance_stall_s <= self.consumer_rebalance_timeout_s:
             # A healthy join may take the whole rebalance timeout.
             raise SettingsError("HEALTH_REBALANCE_STALL_S must exceed CONSUMER_REBALANCE_TIMEOUT_S")
-        if self.rocksdb_block_cache_mb < 1 or self.rocksdb_write_buffer_mb < 1:
-            raise SettingsError("ROCKSDB_BLOCK_CACHE_MB and ROCKSDB_WRITE_BUFFER_MB must be >= 1")
+        if (
+            self.rocksdb_memory_mb < 2 * self.rocksdb_write_buffer_mb
+            or self.rocksdb_write_buffer_mb < 1
+        ):
+            # Memtables may take half the budget: room for at least one.
+            raise SettingsError(
+                "ROCKSDB_WRITE_BUFFER_MB must be >= 1 and ROCKSDB_MEMORY_MB at least twice it"
+            )
         if self.sink_flush_seconds <= 0:
             raise SettingsError("SINK_FLUSH_SECONDS must be positive")
         if not self.clickhouse_url.startswith(("chdb://", "http://", "https://")):

@@ -6,7 +6,10 @@ counters keep what their cohorts' thresholds and windows need, sinks flush,
 and nothing else should accumulate. This sends the bench workload to one
 warmed-up worker in passes, each the same users a week later than the one
 before (so the same persons, new events), and reads the worker's resident
-set after each pass has reached ClickHouse.
+set after each pass has reached ClickHouse. The worker's RocksDB budget is
+small here (``RSS_ROCKSDB_MEMORY_MB``) so that its cache, which fills up to
+the budget with blocks of files compacted away, is full after the first
+pass: what grows after that grows with events.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from cohortstream.settings import Settings
 from cohortstream.sinks.connect import open_warehouse
 
 PASS_SHIFT = timedelta(days=7)
+RSS_ROCKSDB_MEMORY_MB = 16
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,11 @@ async def measure_rss_growth(
     timeout_s: float = 600.0,
 ) -> list[RssPoint]:
     """One point after the warm-up (0 events) and one after each pass."""
-    process, port = await start_worker(settings, log_dir / f"bench-worker-{project_id}-rss.log")
+    process, port = await start_worker(
+        settings,
+        log_dir / f"bench-worker-{project_id}-rss.log",
+        ROCKSDB_MEMORY_MB=str(RSS_ROCKSDB_MEMORY_MB),
+    )
     warehouse = open_warehouse(settings)
     try:
         await wait_ready([port], timeout_s)

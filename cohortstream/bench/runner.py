@@ -24,7 +24,12 @@ from cohortstream.bench.measure import (
     prepare,
     produce,
 )
-from cohortstream.bench.memory_growth import RssPoint, growth_rows, measure_rss_growth
+from cohortstream.bench.memory_growth import (
+    RSS_ROCKSDB_MEMORY_MB,
+    RssPoint,
+    growth_rows,
+    measure_rss_growth,
+)
 from cohortstream.bench.state_size import StateSize, measure_state_size, state_rows
 from cohortstream.bench.workload import event_count, workload
 from cohortstream.cli.cohorts import apply_file
@@ -284,7 +289,10 @@ def _report(
         )
         click.echo(render_table(latency_rows(latency)))
     if rss:
-        click.echo("\none worker's RSS, the same persons sent new events pass after pass:")
+        click.echo(
+            "\none worker's RSS, the same persons sent new events pass after pass"
+            f" (ROCKSDB_MEMORY_MB={RSS_ROCKSDB_MEMORY_MB}):"
+        )
         click.echo(render_table(growth_rows(rss)))
     if sizes:
         click.echo("\ntable state per live person (identity and person values, as stored):")

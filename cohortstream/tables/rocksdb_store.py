@@ -10,9 +10,11 @@ also where recovery puts it back.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from faust.stores.rocksdb import Store
+import rocksdict
+from faust.stores.rocksdb import RocksDBOptions, Store
 
 from cohortstream.settings import Settings
 
@@ -20,17 +22,54 @@ MB = 1024 * 1024
 
 
 def rocksdb_options(settings: Settings) -> dict[str, Any]:
-    """Per partition database; Faust's defaults (2 GiB block cache, 3 x 64 MiB write
-    buffers each) would exhaust memory at a few dozen partitions."""
+    """Per partition database; the cache they all share is ``worker_memory``."""
     return {
-        "block_cache_size": settings.rocksdb_block_cache_mb * MB,
-        "block_cache_compressed_size": 0,
         "write_buffer_size": settings.rocksdb_write_buffer_mb * MB,
         "max_write_buffer_number": 2,
         "target_file_size_base": 16 * MB,
         "max_open_files": 256,
-        "driver": "rocksdict",
     }
+
+
+@functools.cache
+def worker_memory(memory_mb: int) -> tuple[rocksdict.Cache, rocksdict.WriteBufferManager]:
+    """One block cache for the whole process, and memtables charged to it (at most
+    half of it before RocksDB flushes one): RocksDB's memory is then ``memory_mb``
+    however many tables and partitions, standbys included, the worker holds."""
+    cache = rocksdict.Cache(memory_mb * MB)
+    buffers = rocksdict.WriteBufferManager.new_write_buffer_manager_with_cache(
+        memory_mb * MB // 2, False, cache
+    )
+    return cache, buffers
+
+
+class WorkerMemoryOptions(RocksDBOptions):  # type: ignore[misc]
+    """Faust's rocksdict options, but sharing ``worker_memory`` instead of a cache of
+    each partition's own, whose index and filter blocks grew outside any cache: a
+    worker's RSS then crept up with the data written (about 1.4 MB per 10,000
+    events after its state had stopped growing, bench/README.md)."""
+
+    def __init__(self, memory_mb: int, **options: Any) -> None:
+        super().__init__(**options, use_rocksdict=True)
+        self.cache, self.buffers = worker_memory(memory_mb)
+
+    def as_options(self) -> rocksdict.Options:
+        options = rocksdict.Options(raw_mode=True)
+        options.create_if_missing(True)
+        options.set_max_open_files(self.max_open_files or -1)  # -1: unlimited
+        options.set_write_buffer_size(self.write_buffer_size)
+        options.set_target_file_size_base(self.target_file_size_base)
+        options.set_max_write_buffer_number(self.max_write_buffer_number)
+        options.set_write_buffer_manager(self.buffers)
+        table = rocksdict.BlockBasedOptions()
+        table.set_bloom_filter(self.bloom_filter_size, True)
+        table.set_block_cache(self.cache)
+        table.set_cache_index_and_filter_blocks(True)
+        # Level-0 files are read on every miss: their index and filter stay cached.
+        table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+        table.set_index_type(rocksdict.BlockBasedIndexType.binary_search())
+        options.set_block_based_table_factory(table)
+        return options
 
 
 PARTITION_CACHE_KEYS = 200_000
@@ -45,7 +84,7 @@ class KeyPartitionedStore(Store):  # type: ignore[misc]
 
     @classmethod
     def for_table(cls, table: Any, url: Any, settings: Settings) -> KeyPartitionedStore:
-        return cls(
+        store = cls(
             url,
             table.app,
             table,
@@ -55,8 +94,13 @@ class KeyPartitionedStore(Store):  # type: ignore[misc]
             value_serializer=table.value_serializer,
             value_type=table.value_type,
             loop=table.loop,
-            options=rocksdb_options(settings),
+            options={**rocksdb_options(settings), "driver": "rocksdict"},
         )
+        # Databases open per partition when assigned, after this.
+        store.rocksdb_options = WorkerMemoryOptions(
+            settings.rocksdb_memory_mb, **rocksdb_options(settings)
+        )
+        return store
 
     def _partition_of(self, key: bytes) -> int:
         cache = self._partitions

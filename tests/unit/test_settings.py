@@ -95,3 +95,16 @@ def test_tables_default_to_rocksdb_and_the_store_and_log_format_are_checked(tmp_
         Settings.load({**base, "TABLE_STORE": "redis"})
     with pytest.raises(SettingsError, match="LOG_FORMAT='xml'"):
         Settings.load({**base, "LOG_FORMAT": "xml"})
+
+
+def test_rocksdb_memory_is_one_budget_and_the_per_partition_setting_is_refused(tmp_path):
+    base = {"COHORTSTREAM_STATE_DIR": str(tmp_path)}
+    assert Settings.load({**base, "ROCKSDB_MEMORY_MB": "256"}).rocksdb_memory_mb == 256
+    with pytest.raises(SettingsError, match=r"ROCKSDB_BLOCK_CACHE_MB is gone.*ROCKSDB_MEMORY_MB"):
+        Settings.load({**base, "ROCKSDB_BLOCK_CACHE_MB": "8"})
+    settings_file = tmp_path / "cohortstream.toml"
+    settings_file.write_text("rocksdb_block_cache_mb = 8\n")
+    with pytest.raises(SettingsError, match="ROCKSDB_BLOCK_CACHE_MB is gone"):
+        Settings.load({**base, "COHORTSTREAM_SETTINGS": str(settings_file)})
+    with pytest.raises(SettingsError, match="ROCKSDB_MEMORY_MB at least twice"):
+        Settings.load({**base, "ROCKSDB_MEMORY_MB": "6", "ROCKSDB_WRITE_BUFFER_MB": "4"})

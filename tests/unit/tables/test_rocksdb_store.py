@@ -18,8 +18,8 @@ def stores(tmp_path):
     in_tmp = type("StoreInTmp", (KeyPartitionedStore,), {"path": property(lambda _: tmp_path)})
     opened = []
 
-    def open_store(table):
-        store = in_tmp.for_table(table, "rocksdb://", Settings())
+    def open_store(table, settings=None):
+        store = in_tmp.for_table(table, "rocksdb://", settings or Settings())
         opened.append(store)
         return store
 
@@ -63,3 +63,22 @@ def test_what_an_event_of_another_partition_writes_is_still_filed_by_key(stores,
     monkeypatch.setattr("faust.stores.rocksdb.current_event", lambda: event)
     store[key] = {"x": 1}
     assert list(store._dbs) == [home]
+
+
+def test_every_table_and_partition_shares_one_bounded_memory_budget(stores):
+    settings = Settings(rocksdb_memory_mb=2, rocksdb_write_buffer_mb=1)
+    people, slots = stores(persons, settings), stores(activations, settings)
+    assert people.rocksdb_options.cache is slots.rocksdb_options.cache
+    cache, budget = people.rocksdb_options.cache, 2 * 1024 * 1024
+    value = {"padding": "x" * 2_000}
+    keys = [f"1:person-{n}" for n in range(3_000)]  # ~6 MB: three times the budget
+    for key in keys:
+        people[key] = value
+    for partition in range(persons.partitions):
+        slots[f"partition:{partition}"] = {"1:trial": "g1"}
+    for db in [*people._dbs.values(), *slots._dbs.values()]:
+        db.flush()
+    assert len(people._dbs) == persons.partitions
+    assert all(people[key] == value for key in keys)
+    # Blocks read, index and filter blocks, and memtables are all charged here.
+    assert 0 < cache.get_usage() <= budget
