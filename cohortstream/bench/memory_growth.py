@@ -34,6 +34,7 @@ from cohortstream.settings import Settings
 from cohortstream.sinks.connect import open_warehouse
 
 PASS_SHIFT = timedelta(days=7)
+DEFAULT_PASSES = 8
 RSS_ROCKSDB_MEMORY_MB = 16
 
 
@@ -84,19 +85,31 @@ async def measure_rss_growth(
 
 
 def growth_rows(points: list[RssPoint]) -> list[dict[str, str]]:
-    """Each point, with the growth since the first pass in MB per 10,000 events: the
-    first pass also fills the tables with its persons, the later ones add events only."""
+    """Each point, with its change since the first pass: the first pass also fills
+    the tables with its persons, the later ones add events only."""
     rows = []
     for index, point in enumerate(points):
-        row = {
-            "after": "warm-up" if index == 0 else f"pass {index}",
-            "events processed": f"{point.events:,}",
-            "RSS MB": f"{point.rss_mb:,.0f}",
-            "MB per 10k events since pass 1": "-",
-        }
-        if index >= 2:
-            first = points[1]
-            per = (point.rss_mb - first.rss_mb) / (point.events - first.events) * 10_000
-            row["MB per 10k events since pass 1"] = f"{per:+.1f}"
-        rows.append(row)
+        since = "-" if index < 2 else f"{point.rss_mb - points[1].rss_mb:+,.0f}"
+        rows.append(
+            {
+                "after": "warm-up" if index == 0 else f"pass {index}",
+                "events processed": f"{point.events:,}",
+                "RSS MB": f"{point.rss_mb:,.0f}",
+                "MB since pass 1": since,
+            }
+        )
     return rows
+
+
+def growth_per_10k_events(points: list[RssPoint]) -> float | None:
+    """The least-squares slope of RSS over events from the first pass on, in MB per
+    10,000 events: one pass's RSS moves by several MB with the garbage collector
+    and allocator, so a slope over every pass says more than the last one."""
+    after_first = points[1:]
+    if len(after_first) < 2:
+        return None
+    mean_x = sum(p.events for p in after_first) / len(after_first)
+    mean_y = sum(p.rss_mb for p in after_first) / len(after_first)
+    spread = sum((p.events - mean_x) ** 2 for p in after_first)
+    slope = sum((p.events - mean_x) * (p.rss_mb - mean_y) for p in after_first) / spread
+    return slope * 10_000

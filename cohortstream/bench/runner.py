@@ -27,6 +27,7 @@ from cohortstream.bench.measure import (
 from cohortstream.bench.memory_growth import (
     RSS_ROCKSDB_MEMORY_MB,
     RssPoint,
+    growth_per_10k_events,
     growth_rows,
     measure_rss_growth,
 )
@@ -297,6 +298,9 @@ def _report(
             f" (ROCKSDB_MEMORY_MB={RSS_ROCKSDB_MEMORY_MB}):"
         )
         click.echo(render_table(growth_rows(rss)))
+        slope = growth_per_10k_events(rss)
+        if slope is not None:
+            click.echo(f"least-squares slope from pass 1 on: {slope:+.2f} MB per 10,000 events")
     if sizes:
         click.echo("\ntable state per live person (identity and person values, as stored):")
         click.echo(render_table(state_rows(sizes)))
@@ -322,6 +326,7 @@ def _report(
                 "latency": latency,
                 "state": [{**asdict(s), "bytes_per_person": s.bytes_per_person} for s in sizes],
                 "rss_by_events": [asdict(point) for point in rss or []],
+                "rss_mb_per_10k_events": growth_per_10k_events(rss or []),
             },
             option=orjson.OPT_INDENT_2,
         )

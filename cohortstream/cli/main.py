@@ -455,7 +455,7 @@ def _aware_time(text: str | None) -> datetime | None:
 )
 @click.option(
     "--rss-passes",
-    default=4,
+    default=8,
     show_default=True,
     help="Passes of the workload (same persons, new events) to one worker, its RSS read "
     "after each; 0 skips.",

@@ -1,4 +1,5 @@
 import orjson
+import pytest
 
 from cohortstream.bench.workload import event_count, workload
 
@@ -94,17 +95,16 @@ def test_a_later_workload_is_the_same_persons_with_new_events():
     assert not {e["uuid"] for e in events(first)} & {e["uuid"] for e in events(later)}
 
 
-def test_rss_growth_is_per_10k_events_after_the_first_pass():
-    from cohortstream.bench.memory_growth import RssPoint, growth_rows
+def test_rss_growth_is_a_slope_over_the_passes_after_the_first():
+    from cohortstream.bench.memory_growth import RssPoint, growth_per_10k_events, growth_rows
 
-    rows = growth_rows(
-        [
-            RssPoint(0, 200.0),
-            RssPoint(20_000, 260.0),
-            RssPoint(40_000, 262.0),
-            RssPoint(60_000, 258.0),
-        ]
-    )
-    assert [row["after"] for row in rows] == ["warm-up", "pass 1", "pass 2", "pass 3"]
-    # The first pass also brings the persons in: growth is counted from it.
-    assert [row["MB per 10k events since pass 1"] for row in rows] == ["-", "-", "+1.0", "-0.5"]
+    points = [RssPoint(0, 200.0), RssPoint(20_000, 260.0), RssPoint(40_000, 262.0)]
+    points += [RssPoint(60_000, 258.0), RssPoint(80_000, 262.0)]
+    rows = growth_rows(points)
+    assert [row["after"] for row in rows] == ["warm-up", "pass 1", "pass 2", "pass 3", "pass 4"]
+    assert [row["MB since pass 1"] for row in rows] == ["-", "-", "+2", "-2", "+2"]
+    # The first pass also brings the persons in: the slope starts from it.
+    assert growth_per_10k_events(points) == pytest.approx(0.1)
+    steady = [RssPoint(0, 100.0), *(RssPoint(n * 10_000, 300.0 + n) for n in range(1, 6))]
+    assert growth_per_10k_events(steady) == pytest.approx(1.0)
+    assert growth_per_10k_events(points[:2]) is None
