@@ -1,4 +1,8 @@
+from datetime import UTC, datetime, timedelta
+
 import orjson
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cohortstream.ingestion.config import IngestConfig
 from cohortstream.ingestion.route import route_message
@@ -62,3 +66,10 @@ def test_capture_payload_reingests_as_the_same_event():
     again = enriched(capture_payload(event), b"1:d")
     for field in ("uuid", "event", "distinct_id", "person_id", "properties", "timestamp_us"):
         assert again[field] == event[field]
+
+
+@given(st.integers(min_value=-2_208_988_800_000_000, max_value=10_413_791_999_999_999))
+def test_clickhouse_time_is_the_instant_as_datetime_writes_it(micros):
+    # DateTime64's range: 1900-01-01 to 2299-12-31.
+    instant = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    assert clickhouse_time(micros) == instant.strftime("%Y-%m-%d %H:%M:%S.%f")
