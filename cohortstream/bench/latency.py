@@ -21,11 +21,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cohortstream.bench.measure import (
     Messages,
-    produce,
     start_worker,
     stop_worker,
-    wait_for_rows,
-    wait_ready,
+    warm_up,
 )
 from cohortstream.cli.cohorts import apply_file, wait_until_live
 from cohortstream.cli.producer import EventProducer
@@ -75,14 +73,7 @@ async def measure_latency(
     warehouse = open_warehouse(settings)
     transitions = await _transitions_from_now(settings)
     try:
-        await wait_ready([port], 300)
-        warm_up = {"event": "bench_warm_up", "distinct_id": "bench", "project_id": project_id}
-        await produce(
-            settings,
-            settings.events_topic,
-            [(orjson.dumps(warm_up), f"{project_id}:bench".encode())],
-        )
-        await wait_for_rows(warehouse, project_id, 1, 300)
+        await warm_up(settings, warehouse, [port], project_id, 300)
         if not await wait_until_live(settings.database_url, project_id, [COHORT_ID], 300):
             raise RuntimeError(f"cohort {COHORT_ID} not live in 300 s")
         received: dict[tuple[str, str], tuple[float, int]] = {}

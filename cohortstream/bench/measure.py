@@ -107,14 +107,7 @@ async def measure_pipeline(
     ]
     warehouse = open_warehouse(settings)
     try:
-        await wait_ready([port for _, port in processes], timeout_s)
-        warm_up = {"event": "bench_warm_up", "distinct_id": "bench", "project_id": project_id}
-        await produce(
-            settings,
-            settings.events_topic,
-            [(orjson.dumps(warm_up), f"{project_id}:bench".encode())],
-        )
-        await wait_for_rows(warehouse, project_id, 1, timeout_s)
+        await warm_up(settings, warehouse, [port for _, port in processes], project_id, timeout_s)
         await wait_cohorts_live(settings, project_id, timeout_s)
         cpu_before = [cpu_seconds(process.pid) for process, _ in processes]
         started = time.perf_counter()
@@ -126,6 +119,18 @@ async def measure_pipeline(
     finally:
         await stop_workers(processes, settings.shutdown_timeout_s)
         await warehouse.close()
+
+
+async def warm_up(
+    settings: Settings, warehouse: Warehouse, ports: list[int], project_id: int, timeout_s: float
+) -> None:
+    """Every worker ready and one event of the project in ClickHouse: the
+    consumer-group join and the sinks' start-up are then behind a measurement."""
+    await wait_ready(ports, timeout_s)
+    event = {"event": "bench_warm_up", "distinct_id": "bench", "project_id": project_id}
+    key = f"{project_id}:bench".encode()
+    await produce(settings, settings.events_topic, [(orjson.dumps(event), key)])
+    await wait_for_rows(warehouse, project_id, 1, timeout_s)
 
 
 async def wait_cohorts_live(settings: Settings, project_id: int, timeout_s: float) -> None:

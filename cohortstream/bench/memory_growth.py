@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import orjson
-
 from cohortstream.bench.measure import (
     current_rss_mb,
     produce,
@@ -27,7 +25,7 @@ from cohortstream.bench.measure import (
     stop_workers,
     wait_cohorts_live,
     wait_for_rows,
-    wait_ready,
+    warm_up,
 )
 from cohortstream.bench.workload import event_count, workload
 from cohortstream.settings import Settings
@@ -61,14 +59,7 @@ async def measure_rss_growth(
     )
     warehouse = open_warehouse(settings)
     try:
-        await wait_ready([port], timeout_s)
-        warm_up = {"event": "bench_warm_up", "distinct_id": "bench", "project_id": project_id}
-        await produce(
-            settings,
-            settings.events_topic,
-            [(orjson.dumps(warm_up), f"{project_id}:bench".encode())],
-        )
-        await wait_for_rows(warehouse, project_id, 1, timeout_s)
+        await warm_up(settings, warehouse, [port], project_id, timeout_s)
         await wait_cohorts_live(settings, project_id, timeout_s)
         points = [RssPoint(0, current_rss_mb(process.pid))]
         sent = 0

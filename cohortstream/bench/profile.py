@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import click
-import orjson
 
 from cohortstream.bench.cohorts import bench_cohorts
 from cohortstream.bench.measure import (
@@ -32,7 +31,7 @@ from cohortstream.bench.measure import (
     stop_worker,
     wait_cohorts_live,
     wait_for_rows,
-    wait_ready,
+    warm_up,
 )
 from cohortstream.bench.workload import event_count, workload
 from cohortstream.cli.cohorts import apply_file
@@ -104,10 +103,7 @@ async def _profile(
     process, port = await start_worker(settings, out_dir / "worker.log")
     warehouse = open_warehouse(settings)
     try:
-        await wait_ready([port], 120)
-        warm_up = {"event": "profile_warm_up", "distinct_id": "p", "project_id": PROJECT}
-        await produce(settings, settings.events_topic, [(orjson.dumps(warm_up), b"11:p")])
-        await wait_for_rows(warehouse, PROJECT, 1, ROWS_TIMEOUT_S)
+        await warm_up(settings, warehouse, [port], PROJECT, ROWS_TIMEOUT_S)
         await wait_cohorts_live(settings, PROJECT, ROWS_TIMEOUT_S)
         raw = out_dir / "py-spy.raw"
         sampler = await asyncio.create_subprocess_exec(
