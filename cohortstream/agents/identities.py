@@ -13,7 +13,7 @@ from cohortstream.tables.faust_tables import identities
 from cohortstream.tables.identities import ColdMappings, handle_identity_command
 
 TAKE_MESSAGES = 100
-TAKE_WITHIN_S = 0.05
+TAKE_WITHIN_S = 0.025  # as short as ingestion's: see INGEST_BATCH_WITHIN_S
 
 
 def _handle(cold: ColdMappings, command: Command, outbox: Outbox) -> None:

@@ -22,7 +22,7 @@ from cohortstream.tables.keys import partition_for
 from cohortstream.tables.persons import activate_partition, handle_person_command
 
 TAKE_MESSAGES = 100
-TAKE_WITHIN_S = 0.05
+TAKE_WITHIN_S = 0.025  # as short as ingestion's: see INGEST_BATCH_WITHIN_S
 
 
 @app.agent(person_commands_topic)
