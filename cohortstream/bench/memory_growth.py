@@ -32,7 +32,6 @@ from cohortstream.settings import Settings
 from cohortstream.sinks.connect import open_warehouse
 
 PASS_SHIFT = timedelta(days=7)
-DEFAULT_PASSES = 8
 RSS_ROCKSDB_MEMORY_MB = 16
 
 

@@ -171,8 +171,8 @@ async def _run(
             latency[load] = await measure_latency(
                 settings, LATENCY_PROJECTS[load], rate, LATENCY_SECONDS, settings.state_dir
             )
-    # Last: its 96,000 events leave the chdb host merging parts on the same cores.
-    # Run just before the latency runs, they gave a transition p99 of 1,810 ms at
+    # Last: its passes leave the chdb host merging parts on the same cores. Four
+    # passes run just before the latency runs gave a transition p99 of 1,810 ms at
     # 815 events/s, where the same rate on a stack of its own gave 535.
     passes, rss_points = rss
     if passes:
