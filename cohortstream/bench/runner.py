@@ -70,8 +70,9 @@ def run_bench(
                     seed,
                     scenarios,
                     worker_counts,
+                    rss_passes,
                     results,
-                    (rss_passes, rss),
+                    rss,
                 )
             )
         except Exception as exc:
@@ -111,10 +112,11 @@ async def _run(
     seed: int,
     scenarios: list[str],
     worker_counts: tuple[int, ...],
+    rss_passes: int,
     results: list[Result],
-    rss: tuple[int, list[RssPoint]],
+    rss: list[RssPoint],
 ) -> dict[str, Any] | None:
-    """Appends to ``results`` and ``rss[1]`` as each run ends; returns the latency runs."""
+    """Appends to ``results`` and ``rss`` as each run ends; returns the latency runs."""
     await prepare(settings)
     projects = {p: f"bench latency, {load} load" for load, p in LATENCY_PROJECTS.items()}
     projects[RSS_PROJECT] = "bench RSS against events processed"
@@ -174,11 +176,12 @@ async def _run(
     # Last: its passes leave the chdb host merging parts on the same cores. Four
     # passes run just before the latency runs gave a transition p99 of 1,810 ms at
     # 815 events/s, where the same rate on a stack of its own gave 535.
-    passes, rss_points = rss
-    if passes:
-        click.echo(f"RSS of one worker over {passes} passes of the same persons ...")
-        rss_points.extend(
-            await measure_rss_growth(settings, users, seed, passes, RSS_PROJECT, settings.state_dir)
+    if rss_passes:
+        click.echo(f"RSS of one worker over {rss_passes} passes of the same persons ...")
+        rss.extend(
+            await measure_rss_growth(
+                settings, users, seed, rss_passes, RSS_PROJECT, settings.state_dir
+            )
         )
     return latency or None
 

@@ -39,7 +39,7 @@ def test_a_bench_that_fails_half_way_still_writes_what_it_measured(monkeypatch, 
     monkeypatch.setattr(runner, "up", lambda state_dir, ports, say: stack.append("up"))
     monkeypatch.setattr(runner, "down", lambda state_dir, say: stack.append("down"))
 
-    async def half_way(settings, users, seed, scenarios, worker_counts, results, rss):
+    async def half_way(settings, users, seed, scenarios, worker_counts, rss_passes, results, rss):
         results.append(Result("naive Faust agent (singles)", 100, 100, 1.0, cpu_s=(0.02,)))
         raise RuntimeError("the next worker never became ready")
 
