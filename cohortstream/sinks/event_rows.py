@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -11,9 +11,7 @@ import orjson
 from cohortstream.streams.records import EnrichedEvent
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-_EPOCH_DAY = date(1970, 1, 1)
+_EPOCH_DAY = _EPOCH.date()
 
 
 def clickhouse_time(micros: int) -> str:

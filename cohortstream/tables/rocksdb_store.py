@@ -84,6 +84,7 @@ class KeyPartitionedStore(Store):  # type: ignore[misc]
 
     @classmethod
     def for_table(cls, table: Any, url: Any, settings: Settings) -> KeyPartitionedStore:
+        sizes = rocksdb_options(settings)
         store = cls(
             url,
             table.app,
@@ -94,12 +95,10 @@ class KeyPartitionedStore(Store):  # type: ignore[misc]
             value_serializer=table.value_serializer,
             value_type=table.value_type,
             loop=table.loop,
-            options={**rocksdb_options(settings), "driver": "rocksdict"},
+            options={**sizes, "driver": "rocksdict"},
         )
         # Databases open per partition when assigned, after this.
-        store.rocksdb_options = WorkerMemoryOptions(
-            settings.rocksdb_memory_mb, **rocksdb_options(settings)
-        )
+        store.rocksdb_options = WorkerMemoryOptions(settings.rocksdb_memory_mb, **sizes)
         return store
 
     def _partition_of(self, key: bytes) -> int:
